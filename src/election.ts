@@ -1,0 +1,150 @@
+// The election file: the TOML the Supervisor renders, parsed and checked before anything touches the API.
+
+import { readFile } from 'node:fs/promises';
+import TOML from '@iarna/toml';
+import { dataError, HabPodRoleError } from './errors.ts';
+
+/** What the Supervisor knows about this member's election. */
+export interface Election {
+  leader: boolean;
+  follower: boolean;
+  /** Hooks of the leader topology run only after an election finished, so an absent flag means true. */
+  finished: boolean;
+}
+
+/** The `[label]` table: each field overrides the default unless a flag or environment variable does. */
+export interface LabelOverrides {
+  key?: string;
+  leader?: string;
+  follower?: string;
+}
+
+export interface ElectionFile {
+  election: Election;
+  label: LabelOverrides;
+}
+
+type Table = Record<string, unknown>;
+
+const fixTemplate = 'fix the template that renders it';
+
+/** Parses and checks an election file's text; `source` names the file in messages. */
+export function parseElectionFile(text: string, source: string): ElectionFile {
+  let doc: Table;
+  try {
+    doc = TOML.parse(text) as Table;
+  } catch (error) {
+    throw tomlError(error, source);
+  }
+  const tables = checkKeys(doc, '', ['election', 'label'], source);
+  const election = tableAt(tables, 'election', source, { required: true });
+  const label = tableAt(tables, 'label', source, { required: false });
+
+  checkKeys(election, 'election.', ['leader', 'follower', 'finished'], source);
+  checkKeys(label, 'label.', ['key', 'leader', 'follower'], source);
+
+  const parsed: ElectionFile = {
+    election: {
+      leader: booleanAt(election, 'election.', 'leader', source, undefined),
+      follower: booleanAt(election, 'election.', 'follower', source, undefined),
+      finished: booleanAt(election, 'election.', 'finished', source, true),
+    },
+    label: {
+      key: stringAt(label, 'label.', 'key', source),
+      leader: stringAt(label, 'label.', 'leader', source),
+      follower: stringAt(label, 'label.', 'follower', source),
+    },
+  };
+  if (parsed.election.leader && parsed.election.follower) {
+    throw dataError(`${source}: election.leader and election.follower are both true; a member is one or the other, ${fixTemplate}.`);
+  }
+  return parsed;
+}
+
+/** Reads and parses the election file at `path`. */
+export async function readElectionFile(path: string): Promise<ElectionFile> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw unreadable(error, path);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw dataError(`${path}: the election file is not valid UTF-8; ${fixTemplate}.`);
+  }
+  if (text.trim() === '') {
+    // The Supervisor writes files whole, so an empty one means the template rendered nothing.
+    throw dataError(`${path}: the election file is empty; ${fixTemplate} (it needs an [election] table).`);
+  }
+  return parseElectionFile(text, path);
+}
+
+function unreadable(error: unknown, path: string): HabPodRoleError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const why =
+    code === 'ENOENT' ? 'does not exist'
+    : code === 'EISDIR' ? 'is a directory, not a file'
+    : code === 'EACCES' ? 'cannot be read by this user'
+    : `cannot be read (${code ?? String(error)})`;
+  return dataError(`${path}: the election file ${why}; check --config and that the plan renders it from config/.`, error);
+}
+
+function tomlError(error: unknown, source: string): HabPodRoleError {
+  const e = error as { line?: number; col?: number; message?: string };
+  if (typeof e.line !== 'number' || typeof e.col !== 'number') {
+    return dataError(`${source}: the election file is not valid TOML; ${fixTemplate}.`, error);
+  }
+  // @iarna/toml counts from 0 and appends its own position and a code frame to the first line.
+  const reason = (e.message ?? '').split('\n')[0]!.replace(/ at row \d+, col \d+, pos \d+:$/, '');
+  return dataError(`${source}:${e.line + 1}:${e.col + 1}: invalid TOML: ${reason}; ${fixTemplate}.`, error);
+}
+
+function checkKeys(table: Table, prefix: string, allowed: string[], source: string): Table {
+  for (const key of Object.keys(table)) {
+    if (!allowed.includes(key)) {
+      throw dataError(`${source}: unknown key "${prefix}${key}"; the allowed keys${prefix ? ` in [${prefix.slice(0, -1)}]` : ''} are ${allowed.join(', ')}.`);
+    }
+  }
+  return table;
+}
+
+function tableAt(doc: Table, name: string, source: string, { required }: { required: boolean }): Table {
+  const value = doc[name];
+  if (value === undefined) {
+    if (required) throw dataError(`${source}: the [${name}] table is missing; ${fixTemplate}.`);
+    return {};
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) {
+    throw dataError(`${source}: "${name}" must be a table ([${name}]), not ${describe(value)}.`);
+  }
+  return value as Table;
+}
+
+function booleanAt(table: Table, prefix: string, key: string, source: string, fallback: boolean | undefined): boolean {
+  const value = table[key];
+  if (value === undefined) {
+    if (fallback !== undefined) return fallback;
+    throw dataError(`${source}: ${prefix}${key} is missing; ${fixTemplate}.`);
+  }
+  if (typeof value !== 'boolean') {
+    throw dataError(`${source}: ${prefix}${key} must be true or false, not ${describe(value)}; ${fixTemplate}.`);
+  }
+  return value;
+}
+
+function stringAt(table: Table, prefix: string, key: string, source: string): string | undefined {
+  const value = table[key];
+  if (value === undefined || typeof value === 'string') return value;
+  throw dataError(`${source}: ${prefix}${key} must be a string, not ${describe(value)}.`);
+}
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Date) return 'a date';
+  if (typeof value === 'object' && value !== null) return 'a table';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  return `${typeof value} ${String(value)}`;
+}

@@ -1,0 +1,266 @@
+// The one module that talks to Kubernetes: reads and patches pods, with timeouts, retries and clear failures.
+
+import https from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { V1Pod } from '@kubernetes/client-node/dist/gen/models/V1Pod.js';
+import type { Credentials } from './credentials.ts';
+import { ExitCode, HabPodRoleError } from './errors.ts';
+import type { LabelPatch } from './labels.ts';
+import type { Logger } from './log.ts';
+import { retryAfterMs, withRetries, type RetryVerdict } from './retry.ts';
+
+export type Pod = V1Pod;
+export const fieldManager = 'hab-pod-role';
+
+export interface KubeClientOptions {
+  credentials: Credentials;
+  /** Loads the credentials afresh: a 401 is retried once with a re-read token before it is reported. */
+  reloadCredentials: () => Credentials;
+  /** Epoch milliseconds: no request starts after it, and none outlives it. */
+  deadline: number;
+  /** Seconds the user gave as --timeout, for messages. */
+  timeoutSeconds: number;
+  requestTimeoutMs: number;
+  log: Logger;
+}
+
+/** What the RBAC rule for a request looks like, so a 403 can name the rule that is missing. */
+interface Rule {
+  verb: string;
+  resource: string;
+  namespace: string;
+  name?: string;
+}
+
+/** A non-2xx answer from the API server, with the Status fields that explain it. */
+class ApiStatusError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly serverMessage: string;
+  readonly retryAfter: string | undefined;
+
+  constructor(status: number, reason: string, serverMessage: string, retryAfter: string | undefined) {
+    super(`${status} ${reason}: ${serverMessage}`);
+    this.status = status;
+    this.reason = reason;
+    this.serverMessage = serverMessage;
+    this.retryAfter = retryAfter;
+  }
+}
+
+// Errors from the socket layer that say nothing about the request itself: trying again may work.
+const transientNetworkCodes = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
+]);
+const retryableStatuses = new Set([429, 500, 502, 503, 504]);
+const maxResponseBytes = 16 * 1024 * 1024;
+
+export class KubeClient {
+  /** Requests sent, retries included: the figure the benchmarks and --verbose report. */
+  requestsSent = 0;
+  private credentials: Credentials;
+  private reloaded = false;
+  private agent: https.Agent | undefined;
+  private readonly options: KubeClientOptions;
+
+  constructor(options: KubeClientOptions) {
+    this.options = options;
+    this.credentials = options.credentials;
+    if (!this.credentials.server.startsWith('https://')) {
+      throw new HabPodRoleError(ExitCode.config, `The API server address ${this.credentials.server} is not https; hab-pod-role only talks to a verified API server over TLS.`);
+    }
+  }
+
+  getPod(namespace: string, name: string): Promise<Pod> {
+    return this.call('GET', podPath(namespace, name), { verb: 'get', resource: 'pods', namespace, name });
+  }
+
+  /** One JSON merge patch on the pod's labels; with `dryRun` the server validates it and persists nothing. */
+  patchPodLabels(namespace: string, name: string, patch: LabelPatch, options: { dryRun: boolean }): Promise<Pod> {
+    const query = new URLSearchParams({ fieldManager });
+    if (options.dryRun) query.set('dryRun', 'All');
+    return this.call('PATCH', `${podPath(namespace, name)}?${query}`, { verb: 'patch', resource: 'pods', namespace, name }, {
+      body: JSON.stringify(patch),
+      contentType: 'application/merge-patch+json',
+    });
+  }
+
+  /** Closes kept-alive connections so the process can exit at once. */
+  close(): void {
+    this.agent?.destroy();
+    this.agent = undefined;
+  }
+
+  private async call<T>(method: string, path: string, rule: Rule, payload?: { body: string; contentType: string }): Promise<T> {
+    const { deadline, log } = this.options;
+    try {
+      const text = await withRetries(() => this.send(method, path, payload), {
+        deadline,
+        baseDelayMs: 250,
+        maxDelayMs: 5000,
+        classify: (error) => this.classify(error),
+        onRetry: (error, delayMs, attempt) =>
+          log.warn(`${method} ${rule.resource} failed, retrying`, { attempt, in_ms: delayMs, error: brief(error) }),
+        onDeadline: (error) => this.unavailable(error),
+      });
+      return JSON.parse(text) as T;
+    } catch (error) {
+      throw this.explain(error, rule);
+    }
+  }
+
+  private classify(error: unknown): RetryVerdict {
+    if (Date.now() >= this.options.deadline) return { retry: false };
+    if (error instanceof ApiStatusError) {
+      if (error.status === 401 && !this.reloaded) {
+        // A rotated token: the file on disk is newer than the copy in memory. Re-read once, at once.
+        this.reloaded = true;
+        this.credentials = this.options.reloadCredentials();
+        this.close();
+        return { retry: true, notBeforeMs: 0 };
+      }
+      if (retryableStatuses.has(error.status)) return { retry: true, notBeforeMs: retryAfterMs(error.retryAfter, Date.now()) };
+      return { retry: false };
+    }
+    if (isTlsError(error)) return { retry: false };
+    const code = (error as NodeJS.ErrnoException)?.code;
+    if ((error as Error)?.name === 'TimeoutError' || (code !== undefined && transientNetworkCodes.has(code))) return { retry: true };
+    return { retry: false };
+  }
+
+  private async send(method: string, path: string, payload?: { body: string; contentType: string }): Promise<string> {
+    const { kubeConfig, server } = this.credentials;
+    const opts: https.RequestOptions = {};
+    // client-node fills in the CA, client certificate and Authorization header (re-reading a token file as needed).
+    await kubeConfig.applyToHTTPSOptions(opts);
+    this.agent ??= new https.Agent({
+      keepAlive: true,
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+      ...(opts.servername ? { servername: opts.servername } : {}),
+      // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot switch verification off.
+      rejectUnauthorized: true,
+    });
+    const remaining = this.options.deadline - Date.now();
+    const timeoutMs = Math.max(1, Math.min(this.options.requestTimeoutMs, remaining));
+    const url = new URL(path, server);
+    const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'hab-pod-role' };
+    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    if (payload) headers['Content-Type'] = payload.contentType;
+    this.requestsSent++;
+    this.options.log.debug('api request', { method, path: url.pathname + url.search });
+    const started = performance.now();
+
+    const { status, responseHeaders, body } = await new Promise<{ status: number; responseHeaders: IncomingHttpHeaders; body: string }>(
+      (resolve, reject) => {
+        const req = https.request(url, { method, headers, agent: this.agent, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > maxResponseBytes) res.destroy(new Error(`response larger than ${maxResponseBytes} bytes`));
+            else chunks.push(chunk);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, responseHeaders: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('error', (error) => reject(error.name === 'AbortError' ? timeoutError(timeoutMs, error) : error));
+        req.end(payload?.body);
+      },
+    );
+    this.options.log.debug('api response', { method, status, ms: Math.round(performance.now() - started) });
+    if (status >= 200 && status < 300) return body;
+    const parsed = parseStatus(body);
+    const retryAfter = responseHeaders['retry-after'];
+    throw new ApiStatusError(status, parsed.reason ?? httpReason(status), parsed.message ?? body.slice(0, 200), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+  }
+
+  private unavailable(lastError: unknown): HabPodRoleError {
+    return new HabPodRoleError(
+      ExitCode.unavailable,
+      `The API server at ${this.credentials.server} did not answer successfully within --timeout ${this.options.timeoutSeconds}s (last error: ${brief(lastError)}); check that it is reachable from this pod, or raise --timeout.`,
+      { cause: lastError },
+    );
+  }
+
+  /** Turns whatever ended a call into the one sentence (and exit code) the user sees. */
+  private explain(error: unknown, rule: Rule): HabPodRoleError {
+    if (error instanceof HabPodRoleError) return error;
+    const pod = `pod "${rule.name}" in namespace "${rule.namespace}"`;
+    if (error instanceof ApiStatusError) {
+      switch (error.status) {
+        case 401:
+          return new HabPodRoleError(
+            ExitCode.noPermission,
+            `The API server rejected the credentials from ${this.credentials.source} (401 Unauthorized), also after re-reading them; the token is expired or revoked, so check the service-account token mount.`,
+            { cause: error },
+          );
+        case 403: {
+          const who = /User "([^"]+)"/.exec(error.serverMessage)?.[1] ?? 'this identity';
+          return new HabPodRoleError(
+            ExitCode.noPermission,
+            `Forbidden: ${who} may not ${rule.verb} ${rule.resource} in namespace "${rule.namespace}"; add the RBAC rule {apiGroups: [""], resources: ["${rule.resource}"], verbs: ["${rule.verb}"]} to a Role in "${rule.namespace}" bound to it (see the README's RBAC section).`,
+            { cause: error },
+          );
+        }
+        case 404:
+          return new HabPodRoleError(
+            ExitCode.config,
+            `The ${pod} does not exist; set POD_NAME and POD_NAMESPACE from the downward API (fieldRef metadata.name and metadata.namespace) or pass --pod and --namespace.`,
+            { cause: error },
+          );
+        case 422:
+          return new HabPodRoleError(ExitCode.dataError, `The API server rejected the label change on the ${pod}: ${error.serverMessage}.`, { cause: error });
+        default:
+          if (retryableStatuses.has(error.status)) return this.unavailable(error);
+          return new HabPodRoleError(ExitCode.software, `Unexpected answer from the API server to ${rule.verb} ${pod}: ${error.message}.`, { cause: error });
+      }
+    }
+    if (isTlsError(error)) {
+      return new HabPodRoleError(
+        ExitCode.config,
+        `The API server at ${this.credentials.server} presented a certificate that cannot be verified (${(error as NodeJS.ErrnoException).code}); check the certificate authority in the kubeconfig or the service account's ca.crt.`,
+        { cause: error },
+      );
+    }
+    if (this.classify(error).retry || Date.now() >= this.options.deadline) return this.unavailable(error);
+    return new HabPodRoleError(ExitCode.software, `Unexpected failure talking to the API server: ${brief(error)}.`, { cause: error });
+  }
+}
+
+function podPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
+}
+
+function parseStatus(body: string): { reason?: string; message?: string } {
+  try {
+    const status = JSON.parse(body) as { kind?: string; reason?: string; message?: string };
+    return status.kind === 'Status' ? { reason: status.reason, message: status.message } : {};
+  } catch {
+    return {};
+  }
+}
+
+function httpReason(status: number): string {
+  return status === 429 ? 'TooManyRequests' : status >= 500 ? 'ServerError' : `HTTP${status}`;
+}
+
+function timeoutError(ms: number, cause: Error): Error {
+  const error = new Error(`no answer within ${ms} ms`, { cause });
+  error.name = 'TimeoutError';
+  return error;
+}
+
+function isTlsError(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException)?.code ?? '';
+  return code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|LEAF_SIGNATURE/.test(code);
+}
+
+/** A short description of an error for a log line or a message: never headers, so never a token. */
+export function brief(error: unknown): string {
+  if (error instanceof ApiStatusError) return `${error.status} ${error.reason}`;
+  const e = error as NodeJS.ErrnoException;
+  return e?.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` ${e.message}` : ''}` : String(e?.message ?? error);
+}

@@ -1,0 +1,119 @@
+// Pure label logic: Kubernetes label syntax, the role an election result asks for, and the patch that applies it.
+
+import type { Election } from './election.ts';
+
+/** How the role is written on the pod. */
+export interface LabelScheme {
+  key: string;
+  leader: string;
+  follower: string;
+}
+
+export const defaultLabelScheme: LabelScheme = { key: 'role', leader: 'leader', follower: 'follower' };
+
+export type Role = 'leader' | 'follower';
+
+// Syntax as in k8s.io/apimachinery/pkg/util/validation (IsQualifiedName, IsValidLabelValue).
+const nameMaxLength = 63;
+const prefixMaxLength = 253;
+const namePattern = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const reservedDomains = ['kubernetes.io', 'k8s.io'];
+
+/** Returns why `key` is not a label key this tool may write, or undefined when it is fine. */
+export function labelKeyProblem(key: string): string | undefined {
+  const slash = key.indexOf('/');
+  const prefix = slash === -1 ? undefined : key.slice(0, slash);
+  const name = slash === -1 ? key : key.slice(slash + 1);
+  if (name.length === 0) return `label key "${key}" has an empty name`;
+  if (name.length > nameMaxLength) return `label key "${key}" has a name longer than ${nameMaxLength} characters`;
+  if (!namePattern.test(name)) {
+    return `label key "${key}" must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit (with an optional DNS prefix and '/')`;
+  }
+  if (prefix !== undefined) {
+    if (prefix.length > prefixMaxLength || !dnsSubdomainPattern.test(prefix)) {
+      return `label key prefix "${prefix}" must be a lowercase DNS subdomain of at most ${prefixMaxLength} characters`;
+    }
+    // Kubernetes reserves these domains and their subdomains for its own components.
+    if (reservedDomains.some((d) => prefix === d || prefix.endsWith(`.${d}`))) {
+      return `label key "${key}" is under a prefix Kubernetes reserves (kubernetes.io, k8s.io); choose your own prefix`;
+    }
+  }
+  return undefined;
+}
+
+/** Returns why `value` cannot be a role value, or undefined when it is fine. */
+export function labelValueProblem(value: string): string | undefined {
+  // Kubernetes allows an empty value, but a Service selecting on "" would match pods meant to be routable as neither.
+  if (value.length === 0) return 'a role label value must not be empty';
+  if (value.length > nameMaxLength) return `label value "${value}" is longer than ${nameMaxLength} characters`;
+  if (!namePattern.test(value)) {
+    return `label value "${value}" must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
+  }
+  return undefined;
+}
+
+/**
+ * The role this member should be routable as: only the winner of a finished election leads, and only
+ * a member of a finished election follows. Anything else (election running, no quorum, standalone
+ * topology) is neither, so no Service sends it traffic it cannot serve.
+ */
+export function roleFor(election: Election): Role | undefined {
+  if (!election.finished) return undefined;
+  if (election.leader) return 'leader';
+  if (election.follower) return 'follower';
+  return undefined;
+}
+
+/** The label value for a role, or null when the key must be absent. */
+export function labelValueFor(role: Role | undefined, scheme: LabelScheme): string | null {
+  return role === undefined ? null : scheme[role];
+}
+
+/** A JSON merge patch that sets (or, with null, removes) one label and nothing else. */
+export interface LabelPatch {
+  metadata: { labels: Record<string, string | null> };
+}
+
+export function labelPatch(key: string, value: string | null): LabelPatch {
+  return { metadata: { labels: { [key]: value } } };
+}
+
+/** Whether the pod's labels already say what the election says. */
+export function labelIsCurrent(labels: Record<string, string> | undefined, key: string, value: string | null): boolean {
+  const current = labels?.[key];
+  return value === null ? current === undefined : current === value;
+}
+
+/** What applying an election to a pod's labels means: the value before, after, and the patch if one is needed. */
+export interface LabelPlan {
+  key: string;
+  from: string | undefined;
+  to: string | null;
+  /** Undefined when the pod already says what the election says. */
+  patch: LabelPatch | undefined;
+}
+
+/**
+ * Plans the change for one pod. A value under the role key that is neither role value means the key
+ * belongs to something else (say `app`, which a StatefulSet selects on): it is refused unless forced.
+ */
+export function planLabel(labels: Record<string, string> | undefined, scheme: LabelScheme, to: string | null, force: boolean): LabelPlan {
+  const from = labels?.[scheme.key];
+  if (from !== undefined && from !== scheme.leader && from !== scheme.follower && !force) {
+    throw new ForeignLabelError(scheme.key, from, scheme);
+  }
+  const patch = labelIsCurrent(labels, scheme.key, to) ? undefined : labelPatch(scheme.key, to);
+  return { key: scheme.key, from, to, patch };
+}
+
+export class ForeignLabelError extends Error {
+  readonly key: string;
+  readonly value: string;
+
+  constructor(key: string, value: string, scheme: LabelScheme) {
+    super(`label ${key}=${value} is neither "${scheme.leader}" nor "${scheme.follower}"`);
+    this.key = key;
+    this.value = value;
+  }
+}

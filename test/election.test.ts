@@ -1,0 +1,94 @@
+import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseElectionFile, readElectionFile } from '../src/election.ts';
+import { ExitCode, HabPodRoleError } from '../src/errors.ts';
+
+const file = 'election.toml';
+
+function failure(fn: () => unknown): HabPodRoleError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(HabPodRoleError);
+    return error as HabPodRoleError;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('parseElectionFile', () => {
+  it('reads the rendered template', () => {
+    const text = '[election]\nleader = true\nfollower = false\nfinished = true\n\n[label]\nkey = "example.com/role"\nleader = "primary"\nfollower = "replica"\n';
+    expect(parseElectionFile(text, file)).toEqual({
+      election: { leader: true, follower: false, finished: true },
+      label: { key: 'example.com/role', leader: 'primary', follower: 'replica' },
+    });
+  });
+
+  it('counts a missing `finished` as true and the [label] table as optional', () => {
+    expect(parseElectionFile('[election]\nleader = false\nfollower = true\n', file)).toEqual({
+      election: { leader: false, follower: true, finished: true },
+      label: { key: undefined, leader: undefined, follower: undefined },
+    });
+  });
+
+  it('reports broken TOML with file, 1-based line and column', () => {
+    // What Handlebars renders for an undefined value: nothing.
+    const error = failure(() => parseElectionFile('[election]\nleader = \nfollower = true\n', file));
+    expect(error.exitCode).toBe(ExitCode.dataError);
+    expect(error.message).toMatch(/^election\.toml:2:10: invalid TOML: Unexpected character/);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it.each([
+    ['[election]\nleader = true\nfollower = true\n', /leader and election.follower are both true/],
+    ['[election]\nleader = "true"\nfollower = false\n', /election\.leader must be true or false, not the string "true"/],
+    ['[election]\nleader = 1\nfollower = false\n', /election\.leader must be true or false, not number 1/],
+    ['[election]\nfollower = false\n', /election\.leader is missing/],
+    ['[election]\nleader = true\nfollower = false\nleeder = true\n', /unknown key "election\.leeder"; the allowed keys in \[election\] are leader, follower, finished/],
+    ['[election]\nleader = true\nfollower = false\n[labels]\n', /unknown key "labels"; the allowed keys are election, label/],
+    ['[label]\nkey = "role"\n', /the \[election\] table is missing/],
+    ['election = true\n', /"election" must be a table/],
+    ['[election]\nleader = true\nfollower = false\nfinished = []\n', /finished must be true or false, not an array/],
+    ['[election]\nleader = true\nfollower = false\n[label]\nkey = 3\n', /label\.key must be a string, not number 3/],
+    ['[election]\nleader = true\nfollower = false\n[label]\nleader = { a = 1 }\n', /label\.leader must be a string, not a table/],
+    ['[election]\nleader = true\nleader = false\n', /^election\.toml:3:15: invalid TOML: Can't redefine existing key;/],
+  ])('rejects %j', (text, why) => {
+    const error = failure(() => parseElectionFile(text, file));
+    expect(error.exitCode).toBe(ExitCode.dataError);
+    expect(error.message).toMatch(why);
+  });
+});
+
+describe('readElectionFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hab-pod-role-election-'));
+  const write = (name: string, data: string | Buffer) => {
+    const path = join(dir, name);
+    writeFileSync(path, data);
+    return path;
+  };
+  const rejects = async (path: string, why: RegExp) => {
+    const error = await readElectionFile(path).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(HabPodRoleError);
+    expect((error as HabPodRoleError).exitCode).toBe(ExitCode.dataError);
+    expect((error as HabPodRoleError).message).toMatch(why);
+  };
+
+  it('reads a good file', async () => {
+    const path = write('good.toml', '[election]\nleader = true\nfollower = false\n');
+    expect((await readElectionFile(path)).election.leader).toBe(true);
+  });
+  it('names a missing file', () => rejects(join(dir, 'nope.toml'), /nope\.toml: the election file does not exist; check --config/));
+  it('names a directory', () => {
+    mkdirSync(join(dir, 'adir'));
+    return rejects(join(dir, 'adir'), /is a directory/);
+  });
+  it('names an empty file', () => rejects(write('empty.toml', '\n  \n'), /is empty/));
+  it('names a file that is not UTF-8', () => rejects(write('latin1.toml', Buffer.from([0x5b, 0xe9, 0x5d])), /not valid UTF-8/));
+  it.runIf(process.getuid?.() !== 0)('names an unreadable file', () => {
+    const path = write('secret.toml', '[election]\n');
+    chmodSync(path, 0o000);
+    return rejects(path, /cannot be read by this user/);
+  });
+});

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { ExitCode } from '../src/errors.ts';
+import { choosePodIdentity } from '../src/identity.ts';
+
+const saDir = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+describe('choosePodIdentity', () => {
+  it('prefers flags, then the downward API, then the container', () => {
+    const env = { POD_NAME: 'env-pod', POD_NAMESPACE: 'env-ns', HOSTNAME: 'host-pod' };
+    expect(choosePodIdentity({ flagPod: 'flag-pod', flagNamespace: 'flag-ns', env, serviceAccountDir: saDir, serviceAccountNamespace: 'sa-ns' })).toMatchObject({
+      name: 'flag-pod', nameSource: '--pod', namespace: 'flag-ns', namespaceSource: '--namespace',
+    });
+    expect(choosePodIdentity({ env, serviceAccountDir: saDir, serviceAccountNamespace: 'sa-ns' })).toMatchObject({
+      name: 'env-pod', nameSource: 'POD_NAME', namespace: 'env-ns', namespaceSource: 'POD_NAMESPACE',
+    });
+    expect(choosePodIdentity({ env: { HOSTNAME: 'host-pod' }, serviceAccountDir: saDir, serviceAccountNamespace: 'sa-ns\n', hostname: 'uts' })).toMatchObject({
+      name: 'host-pod', nameSource: 'HOSTNAME', namespace: 'sa-ns', namespaceSource: `${saDir}/namespace`,
+    });
+    expect(choosePodIdentity({ env: {}, serviceAccountDir: saDir, serviceAccountNamespace: 'sa-ns', hostname: 'uts' })).toMatchObject({ name: 'uts' });
+  });
+  it('ignores empty values, as an unset downward API field renders them', () => {
+    expect(choosePodIdentity({ flagPod: ' ', env: { POD_NAME: '', HOSTNAME: 'h' }, serviceAccountDir: saDir, flagNamespace: 'n' }).name).toBe('h');
+  });
+  it('fails with 78 and says what to set when the namespace is unknown', () => {
+    expect(() => choosePodIdentity({ env: { POD_NAME: 'p' }, serviceAccountDir: saDir })).toThrow(
+      expect.objectContaining({ exitCode: ExitCode.config, message: expect.stringMatching(/set POD_NAMESPACE from the downward API/) }),
+    );
+  });
+  it('fails with 78 when nothing names the pod', () => {
+    expect(() => choosePodIdentity({ env: {}, serviceAccountDir: saDir, flagNamespace: 'n' })).toThrow(
+      expect.objectContaining({ exitCode: ExitCode.config, message: expect.stringMatching(/set POD_NAME/) }),
+    );
+  });
+});

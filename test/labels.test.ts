@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import type { Election } from '../src/election.ts';
+import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelValueFor, labelValueProblem, planLabel, roleFor } from '../src/labels.ts';
+
+describe('roleFor: the label decision table', () => {
+  const cases: [Election, 'leader' | 'follower' | undefined][] = [
+    [{ finished: true, leader: true, follower: false }, 'leader'],
+    [{ finished: true, leader: false, follower: true }, 'follower'],
+    // standalone topology: both flags stay false
+    [{ finished: true, leader: false, follower: false }, undefined],
+    // an election running or without quorum keeps the previous flags: they must not route traffic
+    [{ finished: false, leader: true, follower: false }, undefined],
+    [{ finished: false, leader: false, follower: true }, undefined],
+    [{ finished: false, leader: false, follower: false }, undefined],
+  ];
+  it.each(cases)('%o -> %s', (election, role) => {
+    expect(roleFor(election)).toBe(role);
+  });
+
+  it('maps roles through the label scheme, and no role to removal', () => {
+    const scheme = { key: 'x/role', leader: 'primary', follower: 'replica' };
+    expect(labelValueFor('leader', scheme)).toBe('primary');
+    expect(labelValueFor('follower', scheme)).toBe('replica');
+    expect(labelValueFor(undefined, scheme)).toBeNull();
+  });
+});
+
+describe('label key syntax', () => {
+  it.each(['role', 'app.kubernetes-io_x', 'example.com/role', 'a', 'a.b-c/D_e.f', `${'a'.repeat(63)}`, `${'a'.repeat(253)}/r`])('accepts %s', (key) => {
+    expect(labelKeyProblem(key)).toBeUndefined();
+  });
+  it.each([
+    ['', /empty name/],
+    ['example.com/', /empty name/],
+    ['-role', /must be letters/],
+    ['role-', /must be letters/],
+    ['ro le', /must be letters/],
+    ['a'.repeat(64), /longer than 63/],
+    ['Example.com/role', /lowercase DNS subdomain/],
+    ['exa_mple.com/role', /lowercase DNS subdomain/],
+    [`${'a'.repeat(254)}/role`, /lowercase DNS subdomain/],
+    ['a/b/c', /must be letters/],
+    ['kubernetes.io/role', /reserves/],
+    ['node-role.kubernetes.io/leader', /reserves/],
+    ['k8s.io/role', /reserves/],
+    ['x.k8s.io/role', /reserves/],
+  ])('rejects %j', (key, why) => {
+    expect(labelKeyProblem(key)).toMatch(why);
+  });
+  it('does not treat a lookalike domain as reserved', () => {
+    expect(labelKeyProblem('notkubernetes.io/role')).toBeUndefined();
+  });
+});
+
+describe('label value syntax', () => {
+  it.each(['leader', 'Primary-1', 'a.b_c', 'x'.repeat(63)])('accepts %s', (value) => {
+    expect(labelValueProblem(value)).toBeUndefined();
+  });
+  it.each([
+    ['', /must not be empty/],
+    ['x'.repeat(64), /longer than 63/],
+    ['lead er', /must be letters/],
+    ['_leader', /must be letters/],
+    ['leader/x', /must be letters/],
+    ['lëader', /must be letters/],
+  ])('rejects %j', (value, why) => {
+    expect(labelValueProblem(value)).toMatch(why);
+  });
+});
+
+describe('planLabel', () => {
+  const scheme = defaultLabelScheme;
+  it('patches only the role key when the value differs', () => {
+    const plan = planLabel({ app: 'redis', role: 'follower' }, scheme, 'leader', false);
+    expect(plan).toEqual({ key: 'role', from: 'follower', to: 'leader', patch: { metadata: { labels: { role: 'leader' } } } });
+  });
+  it('sends null to remove the key', () => {
+    expect(planLabel({ role: 'leader' }, scheme, null, false).patch).toEqual({ metadata: { labels: { role: null } } });
+  });
+  it('plans nothing when the pod already says it', () => {
+    expect(planLabel({ role: 'leader' }, scheme, 'leader', false).patch).toBeUndefined();
+    expect(planLabel({ app: 'redis' }, scheme, null, false).patch).toBeUndefined();
+    expect(planLabel(undefined, scheme, null, false).patch).toBeUndefined();
+  });
+  it('refuses a key that holds a value of someone else, unless forced', () => {
+    expect(() => planLabel({ role: 'redis' }, scheme, 'leader', false)).toThrow(ForeignLabelError);
+    expect(planLabel({ role: 'redis' }, scheme, 'leader', true).patch).toEqual({ metadata: { labels: { role: 'leader' } } });
+  });
+});
