@@ -36,13 +36,14 @@ export async function main(argv: string[]): Promise<number> {
       .usage('$0 <command> [options]\n\nPuts a Habitat leader election result on this pod as a role label.')
       // Every option can also come from the environment: --label-key from HAB_POD_ROLE_LABEL_KEY, and so on.
       .env('HAB_POD_ROLE')
-      .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
+      // `--no-x` negation would make a mistyped `--no-such` read as an unknown `such`: flags mean what they say.
+      .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false, 'boolean-negation': false })
       .strict()
       .exitProcess(false)
       .version(version)
       .help()
       .fail((message, error) => {
-        throw error ?? new HabPodRoleError(ExitCode.usage, `${message.replace(/\.$/, '')}; see hab-pod-role --help.`);
+        throw error ?? new HabPodRoleError(ExitCode.usage, `${usageMessage(message, argv)}; see hab-pod-role --help.`);
       })
       .command(
         'apply',
@@ -67,6 +68,18 @@ export async function main(argv: string[]): Promise<number> {
     log.debug('stack', { stack: (error as Error)?.stack });
     return ExitCode.software;
   }
+}
+
+/** yargs lists an unknown `--some-flag` twice (as some-flag and someFlag) and without dashes: name each once, as typed. */
+function usageMessage(message: string, argv: string[]): string {
+  const unknown = /^Unknown arguments?: (.*)$/.exec(message);
+  if (!unknown) return message.replace(/\.$/, '');
+  const names = unknown[1]!.split(', ');
+  const camel = (n: string) => n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const typed = names
+    .filter((n) => !names.some((other) => other !== n && camel(other) === n))
+    .map((n) => (argv.includes(n) ? n : n.length === 1 ? `-${n}` : `--${n}`));
+  return `Unknown argument${typed.length > 1 ? 's' : ''}: ${typed.join(', ')}`;
 }
 
 function earlyLogFormat(argv: string[]): LogFormat {

@@ -68,20 +68,7 @@ export async function startControlPlane(options: { dir: string; binDir: string; 
     ]);
     await waitFor('etcd', etcd, deadline, async () => (await get(`${state.etcdUrl}/health`)).includes('"health":"true"'), dir);
 
-    const apiserver = start('kube-apiserver', [
-      `--etcd-servers=${state.etcdUrl}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      `--cert-dir=${join(dir, 'certs')}`,
-      `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
-      `--client-ca-file=${state.caFile}`,
-      `--token-auth-file=${join(dir, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
-      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${join(dir, 'sa.pub')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
-      '--profiling=false',
-      ...(options.apiserverArgs ?? []),
-    ]);
+    const apiserver = start('kube-apiserver', apiserverArgs(state, apiPort!, options.apiserverArgs ?? []));
     await waitFor('kube-apiserver', apiserver, deadline, async () => (await get(`${state.server}/readyz`, state)) === 'ok', dir);
     writeKubeconfig(state);
 
@@ -105,6 +92,55 @@ export async function startControlPlane(options: { dir: string; binDir: string; 
     await stopControlPlane(dir);
     throw error;
   }
+}
+
+function apiserverArgs(state: State, port: number, extra: string[]): string[] {
+  const { dir } = state;
+  return [
+    `--etcd-servers=${state.etcdUrl}`,
+    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${port}`,
+    `--cert-dir=${join(dir, 'certs')}`,
+    `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
+    `--client-ca-file=${state.caFile}`,
+    `--token-auth-file=${join(dir, 'tokens.csv')}`,
+    '--authorization-mode=RBAC',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${join(dir, 'sa.pub')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--profiling=false',
+    ...extra,
+  ];
+}
+
+/** A second API server on its own port over the same etcd, for tests that stop and restart "the" API server. */
+export interface ExtraApiServer {
+  server: string;
+  port: number;
+  stop(): Promise<void>;
+  /** Starts it again on the same port, as a restarted API server would come back. */
+  restart(): Promise<void>;
+}
+
+export async function startExtraApiServer(dir: string, deadlineMs = 60_000): Promise<ExtraApiServer> {
+  const state = readState(resolve(dir));
+  if (!state) throw new Error(`no control plane in ${dir}`);
+  const [port] = await freePorts(1);
+  const server = `https://127.0.0.1:${port}`;
+  let pid = 0;
+  const launch = async () => {
+    pid = startDaemon(join(state.binDir, 'kube-apiserver'), apiserverArgs(state, port!, []), join(state.dir, `kube-apiserver-${port}.log`));
+    // Recorded with the others, so stopping the control plane stops it too.
+    const current = readState(state.dir)!;
+    current.pids.push({ name: `kube-apiserver-${port}`, pid });
+    writeFileSync(join(state.dir, 'state.json'), JSON.stringify(current, null, 2));
+    await waitFor(`kube-apiserver-${port}`, pid, Date.now() + deadlineMs, async () => (await get(`${server}/readyz`, state)) === 'ok', state.dir);
+  };
+  const stop = async () => {
+    signalGroup(pid, 'SIGKILL');
+    while (alive(pid)) await sleep(20);
+  };
+  await launch();
+  return { server, port: port!, stop, restart: launch };
 }
 
 /** Stops whatever `startControlPlane` started in `dir`: TERM to each process group, then KILL. */

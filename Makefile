@@ -1,0 +1,50 @@
+# Two commands set everything up on a fresh machine: `make demo` runs the main job, `make test` the tests.
+# Node >= 22.19 is provisioned when the system's is older; Kubernetes is built from Go modules (cached).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN := $(shell bash tools/provision-node.sh)
+export PATH := $(NODE_BIN):$(PATH)
+
+.PHONY: help deps build control-plane typecheck test test-unit demo cluster-up cluster-down clean
+
+help:
+	@echo "make demo           run the demonstration against a local control plane"
+	@echo "make test           typecheck, unit and integration tests (builds what they need)"
+	@echo "make build          bundle dist/hab-pod-role.mjs"
+	@echo "make cluster-up     start a control plane on loopback, kubeconfig in .cluster/kubeconfig"
+	@echo "make cluster-down   stop it"
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+deps: node_modules/.package-lock.json
+
+build: deps
+	node tools/bundle.mjs
+
+control-plane:
+	bash tools/build-control-plane.sh >/dev/null
+
+typecheck: deps
+	npx tsc --noEmit -p .
+
+test: deps control-plane typecheck
+	npx vitest run
+
+test-unit: deps
+	npx vitest run --project unit
+
+demo: build control-plane
+	node tools/demo.ts
+
+cluster-up: control-plane
+	node tools/control-plane.ts up .cluster
+
+cluster-down:
+	node tools/control-plane.ts down .cluster
+
+clean: cluster-down
+	rm -rf dist node_modules .cluster

@@ -1,0 +1,236 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startExtraApiServer } from '../tools/control-plane.ts';
+import { runCli } from './support/cli.ts';
+import { admin, controlPlane, createNamespace, documentedRole, podEnv } from './support/cluster.ts';
+
+const files = mkdtempSync(join(tmpdir(), 'hab-pod-role-apply-'));
+function electionFile(name: string, text: string): string {
+  const path = join(files, name);
+  writeFileSync(path, text);
+  return path;
+}
+const leaderFile = electionFile('leader.toml', '[election]\nleader = true\nfollower = false\nfinished = true\n');
+const followerFile = electionFile('follower.toml', '[election]\nleader = false\nfollower = true\nfinished = true\n');
+const runningFile = electionFile('running.toml', '[election]\nleader = true\nfollower = false\nfinished = false\n');
+
+let namespace: string;
+let sa: { dir: string; token: string };
+let podNumber = 0;
+/** A new pod for each test, so tests do not see each other's labels. */
+async function freshPod(labels: Record<string, string> = { app: 'redis' }) {
+  const name = `redis-${++podNumber}`;
+  await admin().createPod(namespace, name, labels);
+  return { name, env: podEnv(namespace, name, sa.dir) };
+}
+
+beforeAll(async () => {
+  namespace = await createNamespace('apply');
+  sa = await admin().serviceAccount(namespace);
+});
+
+describe('apply, as the documented service account', () => {
+  it('labels the election winner leader and leaves other labels alone', async () => {
+    const pod = await freshPod({ app: 'redis', tier: 'db' });
+    const run = await runCli(['apply', '--config', leaderFile], pod.env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', tier: 'db', role: 'leader' });
+    expect(run.stderr).toContain(`pod ${namespace}/${pod.name}: role=leader (had none)`);
+    expect(run.stdout).toBe('');
+    expect(run.requests).toBe(2);
+  });
+
+  it('labels a follower follower', async () => {
+    const pod = await freshPod({ app: 'redis', role: 'leader' });
+    const run = await runCli(['apply', '-c', followerFile], pod.env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', role: 'follower' });
+  });
+
+  it('removes the role while the election is not finished', async () => {
+    const pod = await freshPod({ app: 'redis', role: 'leader' });
+    const run = await runCli(['apply', '-c', runningFile], pod.env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis' });
+    expect(run.stderr).toContain('removed role (was leader)');
+  });
+
+  it('sends one request and writes nothing when the label is already right', async () => {
+    const pod = await freshPod({ app: 'redis', role: 'leader' });
+    const before = (await admin().core.readNamespacedPod({ namespace, name: pod.name })).metadata!.resourceVersion;
+    const run = await runCli(['apply', '-c', leaderFile], pod.env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.requests).toBe(1);
+    expect((await admin().core.readNamespacedPod({ namespace, name: pod.name })).metadata!.resourceVersion).toBe(before);
+  });
+
+  it('writes the key and values the file names, and lets environment and flags override them', async () => {
+    const pod = await freshPod();
+    const custom = electionFile('custom.toml', '[election]\nleader = true\nfollower = false\n[label]\nkey = "example.com/db-role"\nleader = "primary"\nfollower = "replica"\n');
+    expect((await runCli(['apply', '-c', custom], pod.env)).exitCode).toBe(0);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', 'example.com/db-role': 'primary' });
+
+    const byEnv = await runCli(['apply', '-c', custom], { ...pod.env, HAB_POD_ROLE_LEADER_VALUE: 'main' , HAB_POD_ROLE_FORCE: 'true' });
+    expect(byEnv.exitCode, byEnv.stderr).toBe(0);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', 'example.com/db-role': 'main' });
+
+    const byFlag = await runCli(['apply', '-c', custom, '--label-key', 'db-role', '--leader-value', 'writer'], { ...pod.env, HAB_POD_ROLE_LEADER_VALUE: 'main' });
+    expect(byFlag.exitCode, byFlag.stderr).toBe(0);
+    // Only the configured key is touched: the old key stays as it was.
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', 'example.com/db-role': 'main', 'db-role': 'writer' });
+  });
+
+  it('refuses a role key that holds someone else\'s value, unless forced', async () => {
+    const pod = await freshPod({ app: 'redis' });
+    const run = await runCli(['apply', '-c', leaderFile, '--label-key', 'app'], pod.env);
+    expect(run.exitCode).toBe(65);
+    expect(run.stderr).toMatch(/already has app=redis, which is neither "leader" nor "follower".*--force/);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis' });
+  });
+
+  it('says which sources it used with --verbose, and never prints the token', async () => {
+    const pod = await freshPod();
+    const run = await runCli(['apply', '-c', leaderFile, '--verbose'], pod.env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain('from=POD_NAME');
+    expect(run.stderr).toContain('namespace_from=POD_NAMESPACE');
+    expect(run.stderr).toContain(`service account in ${sa.dir}`);
+    expect(run.stderr + run.stdout).not.toContain(sa.token);
+  });
+
+  it('finds the namespace in the service-account directory and the name in HOSTNAME', async () => {
+    const pod = await freshPod();
+    const { POD_NAME: _n, POD_NAMESPACE: _ns, ...env } = pod.env;
+    const run = await runCli(['apply', '-c', followerFile, '-v'], { ...env, HOSTNAME: pod.name });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain(`namespace_from=${sa.dir}/namespace`);
+    expect(await admin().podLabels(namespace, pod.name)).toMatchObject({ role: 'follower' });
+  });
+});
+
+describe('dry runs', () => {
+  it('client: prints the patch and sends nothing, even without credentials', async () => {
+    const run = await runCli(['apply', '-c', leaderFile, '--dry-run', '--pod', 'p', '--namespace', 'n'], {});
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({ namespace: 'n', pod: 'p', patch: { metadata: { labels: { role: 'leader' } } } });
+    expect(run.requests).toBe(0);
+  });
+
+  it('server: the API server validates the patch and persists nothing', async () => {
+    const pod = await freshPod({ app: 'redis', role: 'follower' });
+    const before = (await admin().core.readNamespacedPod({ namespace, name: pod.name })).metadata!.resourceVersion;
+    const run = await runCli(['apply', '-c', leaderFile, '--dry-run=server'], pod.env);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stderr).toContain('server dry run, nothing persisted');
+    expect(run.requests).toBe(2);
+    expect((await admin().core.readNamespacedPod({ namespace, name: pod.name })).metadata!.resourceVersion).toBe(before);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', role: 'follower' });
+  });
+});
+
+describe('failures: one sentence, a documented code, nothing changed', () => {
+  it('65 for a broken election file, before any API call', async () => {
+    const pod = await freshPod({ app: 'redis', role: 'follower' });
+    const broken = electionFile('broken.toml', '[election]\nleader = \nfollower = false\n');
+    const run = await runCli(['apply', '-c', broken], pod.env);
+    expect(run.exitCode).toBe(65);
+    expect(run.stderr.trim()).toBe(`hab-pod-role: error: ${broken}:2:10: invalid TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table; fix the template that renders it.`);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', role: 'follower' });
+  });
+
+  it('78 for a pod that does not exist, telling the user to set POD_NAME', async () => {
+    const run = await runCli(['apply', '-c', leaderFile], podEnv(namespace, 'no-such-pod', sa.dir));
+    expect(run.exitCode).toBe(78);
+    expect(run.stderr.trim()).toBe(
+      `hab-pod-role: error: The pod "no-such-pod" in namespace "${namespace}" does not exist; set POD_NAME and POD_NAMESPACE from the downward API (fieldRef metadata.name and metadata.namespace) or pass --pod and --namespace.`,
+    );
+  });
+
+  it('78 when there are no credentials at all', async () => {
+    const run = await runCli(['apply', '-c', leaderFile], { POD_NAME: 'p', POD_NAMESPACE: 'n' });
+    expect(run.exitCode).toBe(78);
+    expect(run.stderr).toMatch(/No Kubernetes credentials found/);
+  });
+
+  it('64 for a usage mistake', async () => {
+    const run = await runCli(['apply', '-c', leaderFile, '--no-such-flag'], {});
+    expect(run.exitCode).toBe(64);
+    expect(run.stderr.trim()).toBe('hab-pod-role: error: Unknown argument: --no-such-flag; see hab-pod-role --help.');
+    const positional = await runCli(['apply', 'extra'], {});
+    expect(positional.exitCode).toBe(64);
+    expect(positional.stderr.trim()).toBe('hab-pod-role: error: Unknown argument: extra; see hab-pod-role --help.');
+  });
+
+  it('77 naming the missing rule when the Role lacks patch, and the label stays', async () => {
+    const ns = await createNamespace('rbac');
+    const account = await admin().serviceAccount(ns, [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]);
+    await admin().createPod(ns, 'redis-0', { app: 'redis', role: 'follower' });
+    for (const args of [[], ['--dry-run=server']]) {
+      const run = await runCli(['apply', '-c', leaderFile, ...args], podEnv(ns, 'redis-0', account.dir));
+      expect(run.exitCode).toBe(77);
+      expect(run.stderr.trim()).toBe(
+        `hab-pod-role: error: Forbidden: system:serviceaccount:${ns}:hab-pod-role may not patch pods in namespace "${ns}"; add the RBAC rule {apiGroups: [""], resources: ["pods"], verbs: ["patch"]} to a Role in "${ns}" bound to it (see the README's RBAC section).`,
+      );
+    }
+    expect(await admin().podLabels(ns, 'redis-0')).toEqual({ app: 'redis', role: 'follower' });
+
+    await admin().setRoleRules(ns, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
+    const noGet = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', account.dir));
+    expect(noGet.exitCode).toBe(77);
+    expect(noGet.stderr).toContain('may not get pods');
+
+    await admin().setRoleRules(ns, documentedRole().rules);
+    const granted = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', account.dir));
+    expect(granted.exitCode, granted.stderr).toBe(0);
+  });
+
+  it('77 when the API server rejects the token', async () => {
+    const pod = await freshPod();
+    const badDir = mkdtempSync(join(tmpdir(), 'hab-pod-role-badsa-'));
+    writeFileSync(join(badDir, 'token'), 'not-a-valid-token');
+    writeFileSync(join(badDir, 'ca.crt'), controlPlane().caPem);
+    const run = await runCli(['apply', '-c', leaderFile], { ...pod.env, HAB_POD_ROLE_SERVICE_ACCOUNT_DIR: badDir });
+    expect(run.exitCode).toBe(77);
+    expect(run.stderr).toMatch(/rejected the credentials .* \(401 Unauthorized\), also after re-reading them/);
+    expect(run.stderr).not.toContain('not-a-valid-token');
+  });
+
+  it('69 within the deadline when the API server is stopped, and succeeds once it is back', async () => {
+    const pod = await freshPod({ app: 'redis', role: 'follower' });
+    const apiserver = await startExtraApiServer(controlPlane().dir);
+    const env = podEnv(namespace, pod.name, sa.dir, apiserver.server);
+    try {
+      expect((await runCli(['apply', '-c', runningFile], env)).exitCode).toBe(0);
+      await apiserver.stop();
+      const started = Date.now();
+      const down = await runCli(['apply', '-c', leaderFile, '--timeout', '2'], env);
+      // The deadline is a promise to the hook that called it: the run ends around it, not long after.
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(down.exitCode).toBe(69);
+      expect(down.stderr).toMatch(/did not answer successfully within --timeout 2s \(last error: ECONNREFUSED/);
+      expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis' });
+
+      await apiserver.restart();
+      const back = await runCli(['apply', '-c', leaderFile], env);
+      expect(back.exitCode, back.stderr).toBe(0);
+      expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', role: 'leader' });
+    } finally {
+      await apiserver.stop();
+    }
+  });
+
+  it('78 for an API server whose certificate the CA does not vouch for, without retrying', async () => {
+    const pod = await freshPod();
+    const otherCa = mkdtempSync(join(tmpdir(), 'hab-pod-role-otherca-'));
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=other',
+      '-keyout', join(otherCa, 'ca.key'), '-out', join(otherCa, 'ca.crt')], { stdio: 'ignore' });
+    writeFileSync(join(otherCa, 'token'), sa.token);
+    const run = await runCli(['apply', '-c', leaderFile], { ...pod.env, HAB_POD_ROLE_SERVICE_ACCOUNT_DIR: otherCa });
+    expect(run.exitCode).toBe(78);
+    expect(run.stderr).toMatch(/presented a certificate that cannot be verified \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);
+    expect(run.stderr).not.toMatch(/retrying/);
+  });
+});
