@@ -1,96 +1,54 @@
-// How to reach the API server: in-cluster service-account credentials or a kubeconfig, and which was used.
+// What a request needs to reach the API server, in a form that can be handed from one process to another.
 
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
-import { ExitCode, HabPodRoleError } from './errors.ts';
+import { readFileSync, statSync } from 'node:fs';
 
 export const defaultServiceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-export interface CredentialInputs {
-  kubeconfig?: string | undefined;
-  env: Record<string, string | undefined>;
-  serviceAccountDir: string;
-  home?: string;
+/** TLS material and the Authorization header for one request. */
+export interface ResolvedCredentials {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  servername?: string | undefined;
+  authorization?: string | undefined;
+}
+
+/** Everything another process needs to use the same credentials. */
+export interface CredentialsHandoff extends ResolvedCredentials {
+  server: string;
+  source: string;
+  /** In a pod: the projected token, re-read when the kubelet rotates it (then `authorization` is unset). */
+  tokenFile?: string | undefined;
 }
 
 export interface Credentials {
-  kubeConfig: KubeConfig;
   server: string;
-  /** Where the credentials came from, for --verbose; never the secret itself. */
+  /** Where they came from, for --verbose; never the secret itself. */
   source: string;
+  /** Resolves them for the next request: a rotated token file is read again. */
+  resolve(): Promise<ResolvedCredentials>;
+  handoff(): Promise<CredentialsHandoff>;
 }
 
-const configError = (message: string) => new HabPodRoleError(ExitCode.config, message);
-
-/**
- * An explicit kubeconfig (flag, then KUBECONFIG) wins; inside a pod the service account comes next,
- * so a stray ~/.kube/config in an image cannot redirect the tool to another cluster.
- */
-export function loadCredentials(inputs: CredentialInputs): Credentials {
-  const explicit = inputs.kubeconfig ?? inputs.env.KUBECONFIG;
-  if (explicit !== undefined && explicit.trim() !== '') {
-    const files = explicit.split(':').filter((f) => f !== '');
-    return fromKubeconfigFiles(files, inputs.kubeconfig !== undefined ? '--kubeconfig' : 'KUBECONFIG');
-  }
-  if (inputs.env.KUBERNETES_SERVICE_HOST) return inCluster(inputs.env, inputs.serviceAccountDir);
-  const home = join(inputs.home ?? homedir(), '.kube', 'config');
-  if (existsSync(home)) return fromKubeconfigFiles([home], '~/.kube/config');
-  throw configError(
-    'No Kubernetes credentials found: run inside a pod with a service-account token mounted, or pass --kubeconfig (or set KUBECONFIG).',
-  );
+/** Credentials from a handoff, without loading a Kubernetes client library: what the resident `run` wrapper uses. */
+export function credentialsFromHandoff(handoff: CredentialsHandoff): Credentials {
+  const readToken = handoff.tokenFile ? tokenFileReader(handoff.tokenFile) : undefined;
+  const { server, source, tokenFile: _file, ...resolved } = handoff;
+  return {
+    server,
+    source,
+    resolve: async () => (readToken ? { ...resolved, authorization: `Bearer ${readToken()}` } : resolved),
+    handoff: async () => handoff,
+  };
 }
 
-function inCluster(env: Record<string, string | undefined>, dir: string): Credentials {
-  const host = env.KUBERNETES_SERVICE_HOST!;
-  const port = env.KUBERNETES_SERVICE_PORT;
-  if (!port) throw configError('KUBERNETES_SERVICE_HOST is set but KUBERNETES_SERVICE_PORT is not; both come from the pod environment, so set both or pass --kubeconfig.');
-  for (const file of ['token', 'ca.crt']) {
-    if (!existsSync(join(dir, file))) {
-      throw configError(
-        `No service-account ${file} at ${join(dir, file)}: mount the token (automountServiceAccountToken: true) or point --service-account-dir at it.`,
-      );
-    }
-  }
-  const kubeConfig = new KubeConfig();
-  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  // The same cluster and user client-node's loadFromCluster builds, with the directory made configurable:
-  // the tokenFile provider re-reads the token once the copy it holds is a minute old, so rotation works.
-  kubeConfig.loadFromClusterAndUser(
-    { name: 'inCluster', server, caFile: join(dir, 'ca.crt'), skipTLSVerify: false },
-    { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: join(dir, 'token') } } },
-  );
-  return { kubeConfig, server, source: `service account in ${dir}` };
-}
-
-function fromKubeconfigFiles(files: string[], source: string): Credentials {
-  const kubeConfig = new KubeConfig();
-  for (const [i, file] of files.entries()) {
-    if (!existsSync(file)) throw configError(`The kubeconfig ${file} (from ${source}) does not exist: fix the path or unset it.`);
-    const layer = new KubeConfig();
-    try {
-      layer.loadFromFile(file);
-    } catch (error) {
-      throw new HabPodRoleError(ExitCode.config, `The kubeconfig ${file} cannot be read as a kubeconfig: ${firstLine(error)}.`, { cause: error });
-    }
-    // Like kubectl, the first file that names a current context decides it.
-    if (i === 0) kubeConfig.mergeConfig(layer);
-    else kubeConfig.mergeConfig(layer, Boolean(kubeConfig.currentContext));
-  }
-  const context = kubeConfig.currentContext;
-  if (!context || !kubeConfig.getContextObject(context)) {
-    throw configError(`The kubeconfig from ${source} has no usable current context: run \`kubectl config use-context NAME\` or pass a kubeconfig that sets one.`);
-  }
-  const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster) throw configError(`The current context "${context}" in the kubeconfig from ${source} names no cluster: fix the kubeconfig.`);
-  if (cluster.skipTLSVerify) {
-    // Writing leader labels to an unverified server would let anyone on the path decide where writes go.
-    throw configError(`The kubeconfig cluster "${cluster.name}" sets insecure-skip-tls-verify; hab-pod-role only talks to a verified API server, so give the cluster its certificate-authority.`);
-  }
-  return { kubeConfig, server: cluster.server, source: `${source} (${files.join(':')}), context ${context}` };
-}
-
-function firstLine(error: unknown): string {
-  return String((error as Error)?.message ?? error).split('\n')[0]!.replace(/\.$/, '');
+/** Reads a token file again whenever it changed on disk (the kubelet swaps in a rotated token by renaming). */
+function tokenFileReader(path: string): () => string {
+  let cached: { stamp: string; token: string } | undefined;
+  return () => {
+    const s = statSync(path);
+    const stamp = `${s.ino}:${s.mtimeMs}:${s.size}`;
+    if (cached?.stamp !== stamp) cached = { stamp, token: readFileSync(path, 'utf8').trim() };
+    return cached.token;
+  };
 }

@@ -16,9 +16,7 @@ export interface KubeClientOptions {
   credentials: Credentials;
   /** Loads the credentials afresh: a 401 is retried once with a re-read token before it is reported. */
   reloadCredentials: () => Credentials;
-  /** Epoch milliseconds: no request starts after it, and none outlives it. */
-  deadline: number;
-  /** Seconds the user gave as --timeout, for messages. */
+  /** --timeout: how long one operation (its requests and retries together) may take. */
   timeoutSeconds: number;
   requestTimeoutMs: number;
   log: Logger;
@@ -61,15 +59,25 @@ export class KubeClient {
   requestsSent = 0;
   private credentials: Credentials;
   private reloaded = false;
+  private closed = false;
   private agent: https.Agent | undefined;
   private readonly options: KubeClientOptions;
+  /** Epoch milliseconds: no request starts after it, and none outlives it. */
+  private deadline = 0;
 
   constructor(options: KubeClientOptions) {
     this.options = options;
     this.credentials = options.credentials;
+    this.renewDeadline();
     if (!this.credentials.server.startsWith('https://')) {
       throw new HabPodRoleError(ExitCode.config, `The API server address ${this.credentials.server} is not https; hab-pod-role only talks to a verified API server over TLS.`);
     }
+  }
+
+  /** Starts the --timeout budget (or a shorter one) afresh, for the next operation of a long-running process. */
+  renewDeadline(seconds = this.options.timeoutSeconds): void {
+    this.deadline = Date.now() + seconds * 1000;
+    this.reloaded = false;
   }
 
   getPod(namespace: string, name: string): Promise<Pod> {
@@ -86,17 +94,83 @@ export class KubeClient {
     });
   }
 
-  /** Closes kept-alive connections so the process can exit at once. */
+  /**
+   * Streams changes of one pod from `resourceVersion` until the server ends the stream (after about
+   * `watchSeconds`) or `signal` aborts it. Resolves with the last version seen, and `expired` when the
+   * server no longer has that version (410): the caller then reads the pod afresh.
+   */
+  async watchPod(
+    namespace: string,
+    name: string,
+    resourceVersion: string,
+    onChange: (pod: Pod) => void,
+    options: { signal: AbortSignal; watchSeconds: number },
+  ): Promise<{ resourceVersion: string; expired: boolean }> {
+    const rule: Rule = { verb: 'watch', resource: 'pods', namespace, name };
+    const query = new URLSearchParams({
+      watch: '1',
+      fieldSelector: `metadata.name=${name}`,
+      resourceVersion,
+      allowWatchBookmarks: 'true',
+      timeoutSeconds: String(options.watchSeconds),
+    });
+    const { headers, agent } = await this.prepare();
+    this.requestsSent++;
+    const url = new URL(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?${query}`, this.credentials.server);
+    try {
+      return await new Promise((resolve, reject) => {
+        const req = https.request(url, { method: 'GET', headers, agent, signal: options.signal }, (res) => {
+          if (res.statusCode !== 200) {
+            let body = '';
+            res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
+              const status = parseStatus(body);
+              reject(new ApiStatusError(res.statusCode ?? 0, status.reason ?? httpReason(res.statusCode ?? 0), status.message ?? body.slice(0, 200), undefined));
+            });
+            return;
+          }
+          let version = resourceVersion;
+          let buffered = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            buffered += chunk;
+            for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+              const line = buffered.slice(0, newline);
+              buffered = buffered.slice(newline + 1);
+              if (line.trim() === '') continue;
+              const event = JSON.parse(line) as { type: string; object: Pod & { code?: number; message?: string } };
+              if (event.type === 'ERROR') {
+                res.destroy();
+                if (event.object.code === 410) resolve({ resourceVersion: version, expired: true });
+                else reject(new ApiStatusError(event.object.code ?? 500, 'WatchError', event.object.message ?? 'watch error', undefined));
+                return;
+              }
+              version = event.object.metadata?.resourceVersion ?? version;
+              if (event.type === 'MODIFIED' || event.type === 'ADDED' || event.type === 'DELETED') onChange(event.object);
+            }
+          });
+          res.on('end', () => resolve({ resourceVersion: version, expired: false }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    } catch (error) {
+      throw this.explain(error, rule);
+    }
+  }
+
+  /** Closes kept-alive connections so the process can exit at once; requests under way fail without retrying. */
   close(): void {
+    this.closed = true;
     this.agent?.destroy();
     this.agent = undefined;
   }
 
   private async call<T>(method: string, path: string, rule: Rule, payload?: { body: string; contentType: string }): Promise<T> {
-    const { deadline, log } = this.options;
+    const { log } = this.options;
     try {
       const text = await withRetries(() => this.send(method, path, payload), {
-        deadline,
+        deadline: this.deadline,
         baseDelayMs: 250,
         maxDelayMs: 5000,
         classify: (error) => this.classify(error),
@@ -111,13 +185,14 @@ export class KubeClient {
   }
 
   private classify(error: unknown): RetryVerdict {
-    if (Date.now() >= this.options.deadline) return { retry: false };
+    if (this.closed || Date.now() >= this.deadline) return { retry: false };
     if (error instanceof ApiStatusError) {
       if (error.status === 401 && !this.reloaded) {
         // A rotated token: the file on disk is newer than the copy in memory. Re-read once, at once.
         this.reloaded = true;
         this.credentials = this.options.reloadCredentials();
-        this.close();
+        this.agent?.destroy();
+        this.agent = undefined;
         return { retry: true, notBeforeMs: 0 };
       }
       if (retryableStatuses.has(error.status)) return { retry: true, notBeforeMs: retryAfterMs(error.retryAfter, Date.now()) };
@@ -129,25 +204,28 @@ export class KubeClient {
     return { retry: false };
   }
 
-  private async send(method: string, path: string, payload?: { body: string; contentType: string }): Promise<string> {
-    const { kubeConfig, server } = this.credentials;
-    const opts: https.RequestOptions = {};
-    // client-node fills in the CA, client certificate and Authorization header (re-reading a token file as needed).
-    await kubeConfig.applyToHTTPSOptions(opts);
+  /** Headers and a connection pool for the next request, with credentials resolved afresh (a rotated token is re-read). */
+  private async prepare(): Promise<{ headers: Record<string, string>; agent: https.Agent }> {
+    const { authorization, ca, cert, key, servername } = await this.credentials.resolve();
     this.agent ??= new https.Agent({
       keepAlive: true,
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
-      ...(opts.servername ? { servername: opts.servername } : {}),
+      ca,
+      cert,
+      key,
+      ...(servername ? { servername } : {}),
       // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot switch verification off.
       rejectUnauthorized: true,
     });
-    const remaining = this.options.deadline - Date.now();
-    const timeoutMs = Math.max(1, Math.min(this.options.requestTimeoutMs, remaining));
-    const url = new URL(path, server);
     const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'hab-pod-role' };
-    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
+    if (authorization) headers.Authorization = authorization;
+    return { headers, agent: this.agent };
+  }
+
+  private async send(method: string, path: string, payload?: { body: string; contentType: string }): Promise<string> {
+    const { headers, agent } = await this.prepare();
+    const remaining = this.deadline - Date.now();
+    const timeoutMs = Math.max(1, Math.min(this.options.requestTimeoutMs, remaining));
+    const url = new URL(path, this.credentials.server);
     if (payload) headers['Content-Type'] = payload.contentType;
     this.requestsSent++;
     this.options.log.debug('api request', { method, path: url.pathname + url.search });
@@ -155,7 +233,7 @@ export class KubeClient {
 
     const { status, responseHeaders, body } = await new Promise<{ status: number; responseHeaders: IncomingHttpHeaders; body: string }>(
       (resolve, reject) => {
-        const req = https.request(url, { method, headers, agent: this.agent, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
+        const req = https.request(url, { method, headers, agent, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (chunk: Buffer) => {
@@ -225,7 +303,7 @@ export class KubeClient {
         { cause: error },
       );
     }
-    if (this.classify(error).retry || Date.now() >= this.options.deadline) return this.unavailable(error);
+    if (this.classify(error).retry || Date.now() >= this.deadline) return this.unavailable(error);
     return new HabPodRoleError(ExitCode.software, `Unexpected failure talking to the API server: ${brief(error)}.`, { cause: error });
   }
 }
