@@ -7,8 +7,9 @@ SHELL := bash
 
 NODE_BIN := $(shell bash tools/provision-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help deps build control-plane typecheck test test-unit demo cluster-up cluster-down clean
+.PHONY: help deps system-deps build control-plane typecheck test test-unit demo cluster-up cluster-down clean
 
 help:
 	@echo "make demo           run the demonstration against a local control plane"
@@ -22,6 +23,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: node_modules/.package-lock.json
 
+# The tests run the real redis-server; openssl makes the control plane's certificates.
+system-deps:
+	@command -v redis-server >/dev/null && command -v openssl >/dev/null || { \
+	  echo "installing redis-server and openssl from Debian's packages"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server openssl >/dev/null; }
+
 build: deps
 	node tools/bundle.mjs
 
@@ -31,7 +39,7 @@ control-plane:
 typecheck: deps
 	npx tsc --noEmit -p .
 
-test: deps control-plane typecheck
+test: deps system-deps control-plane typecheck
 	npx vitest run
 
 test-unit: deps

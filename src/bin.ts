@@ -1,5 +1,11 @@
-// Process entry point: run the command line and exit with its code.
+// Process entry point: `run` goes to the small resident wrapper, everything else to the command line.
 
-import { main } from './cli.ts';
-
-process.exitCode = await main(process.argv.slice(2));
+const argv = process.argv.slice(2);
+// The resident never loads the parser or the Kubernetes library: that keeps the process beside every service lean.
+if (argv[0] === 'run' && process.env.HABPODROLE_HANDOFF_FD === undefined) {
+  const { runResident } = await import('./resident.ts');
+  process.exitCode = await runResident(argv);
+} else {
+  const { main } = await import('./cli.ts');
+  process.exitCode = await main(argv);
+}

@@ -1,13 +1,15 @@
 // The command line: parses arguments, runs a command, and turns every failure into one sentence and an exit code.
 
+import { writeSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { apply, describeOutcome } from './apply.ts';
-import { ExitCode, HabPodRoleError } from './errors.ts';
+import packageJson from '../package.json' with { type: 'json' };
+import { applyLabel, clientDryRun, connect, describeOutcome, prepareApply, type ApplyOutcome } from './apply.ts';
+import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
+import { loadCredentials } from './kubeconfig.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
+import { prepareRun, type RunOptions } from './run.ts';
 import { defaults, type CommonOptions } from './settings.ts';
 
-const version = process.env.HAB_POD_ROLE_VERSION_OVERRIDE ?? '0.1.0';
 
 function commonOptions<T>(y: Argv<T>) {
   return y
@@ -36,11 +38,10 @@ export async function main(argv: string[]): Promise<number> {
       .usage('$0 <command> [options]\n\nPuts a Habitat leader election result on this pod as a role label.')
       // Every option can also come from the environment: --label-key from HAB_POD_ROLE_LABEL_KEY, and so on.
       .env('HAB_POD_ROLE')
-      // `--no-x` negation would make a mistyped `--no-such` read as an unknown `such`: flags mean what they say.
-      .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false, 'boolean-negation': false })
+      .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
       .strict()
       .exitProcess(false)
-      .version(version)
+      .version(packageJson.version)
       .help()
       .fail((message, error) => {
         throw error ?? new HabPodRoleError(ExitCode.usage, `${usageMessage(message, argv)}; see hab-pod-role --help.`);
@@ -51,11 +52,28 @@ export async function main(argv: string[]): Promise<number> {
         (y) => commonOptions(y),
         async (args) => {
           log = createLogger({ format: args.logFormat as LogFormat, verbose: args.verbose });
-          const outcome = await apply(args as unknown as CommonOptions, log, (text) => process.stdout.write(text));
+          const outcome = await apply(args as unknown as CommonOptions, log);
           log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
         },
       )
-      .demandCommand(1, 'Name a command: apply')
+      .command(
+        'run',
+        'Label this pod, then run the service (after --) and keep the label in step with the election',
+        (y) =>
+          commonOptions(y)
+            .usage('$0 run [options] -- <service> [args...]')
+            .option('watch', { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' })
+            .option('start-on-label-error', { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' }),
+        async (args) => {
+          log = createLogger({ format: args.logFormat as LogFormat, verbose: args.verbose });
+          // The resident `run` process starts this one with a pipe on this descriptor for the handoff (the
+          // variable is outside the HAB_POD_ROLE_ prefix, which belongs to options).
+          const fd = Number(process.env.HABPODROLE_HANDOFF_FD);
+          if (!Number.isInteger(fd)) throw usageError('Put run first: hab-pod-role run [options] -- <service> [args...]');
+          writeSync(fd, JSON.stringify(await prepareRun(args as unknown as RunOptions, log)));
+        },
+      )
+      .demandCommand(1, 'Name a command: apply or run')
       .parseAsync();
     return ExitCode.ok;
   } catch (error) {
@@ -70,6 +88,24 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome> {
+  const request = await prepareApply(options, log);
+  if (request.dryRun === 'client') {
+    const { text, outcome } = clientDryRun(request);
+    process.stdout.write(text);
+    return outcome;
+  }
+  const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir: request.serviceAccountDir };
+  const credentials = loadCredentials(inputs);
+  log.debug('credentials', { from: credentials.source, server: credentials.server });
+  const client = connect(credentials, () => loadCredentials(inputs), options, log);
+  try {
+    return await applyLabel(client, request);
+  } finally {
+    client.close();
+  }
+}
+
 /** yargs lists an unknown `--some-flag` twice (as some-flag and someFlag) and without dashes: name each once, as typed. */
 function usageMessage(message: string, argv: string[]): string {
   const unknown = /^Unknown arguments?: (.*)$/.exec(message);
@@ -78,7 +114,7 @@ function usageMessage(message: string, argv: string[]): string {
   const camel = (n: string) => n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   const typed = names
     .filter((n) => !names.some((other) => other !== n && camel(other) === n))
-    .map((n) => (argv.includes(n) ? n : n.length === 1 ? `-${n}` : `--${n}`));
+    .map((n) => (argv.includes(n) ? n : argv.includes(`--no-${n}`) ? `--no-${n}` : n.length === 1 ? `-${n}` : `--${n}`));
   return `Unknown argument${typed.length > 1 ? 's' : ''}: ${typed.join(', ')}`;
 }
 

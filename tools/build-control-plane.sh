@@ -8,7 +8,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 kube_version=v1.33.13
-cache_root=${HAB_POD_ROLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hab-pod-role}
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/hab-pod-role
 
 command -v go >/dev/null || { echo "build-control-plane: Go >= 1.24 is needed to build Kubernetes; install it from go.dev and retry." >&2; exit 69; }
 

@@ -1,9 +1,15 @@
-// Bundles src/bin.ts into one ESM file: only the code a run needs, so start-up stays fast.
+// Bundles src/bin.ts into ESM: the entry plus chunks loaded on demand, so each command loads only what it uses.
 import { build } from 'esbuild';
 
+import { chmodSync, rmSync } from 'node:fs';
+
+rmSync('dist', { recursive: true, force: true });
 await build({
-  entryPoints: ['src/bin.ts'],
-  outfile: 'dist/hab-pod-role.mjs',
+  entryPoints: { 'hab-pod-role': 'src/bin.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  chunkNames: 'chunks/[name]-[hash]',
+  splitting: true,
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -18,3 +24,4 @@ await build({
   },
   logLevel: 'warning',
 });
+chmodSync('dist/hab-pod-role.mjs', 0o755);

@@ -4,11 +4,11 @@
 set -euo pipefail
 
 node_version=24.21.0
-cache_root=${HAB_POD_ROLE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hab-pod-role}
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/hab-pod-role
 
 new_enough() { "$1" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=19)?0:1)' 2>/dev/null; }
 
-if [[ -z "${HAB_POD_ROLE_PROVISION_NODE:-}" ]] && command -v node >/dev/null && new_enough "$(command -v node)"; then
+if [[ -z "${FORCE_NODE_PROVISION:-}" ]] && command -v node >/dev/null && new_enough "$(command -v node)"; then
   dirname "$(command -v node)"; exit 0
 fi
 

@@ -1,0 +1,88 @@
+// Keeps the pod's role label equal to what the newest good election file says, for as long as the service runs.
+
+import { applyLabel, describeOutcome, type ApplyRequest } from './apply.ts';
+import { readElectionFile } from './election.ts';
+import type { KubeClient, Pod } from './kube.ts';
+import { labelValueFor, roleFor } from './labels.ts';
+import type { Logger } from './log.ts';
+import { watchFile, watchPod } from './watch.ts';
+
+export interface Keeper {
+  stop(): void;
+}
+
+type Target = Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value'>;
+
+export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { debounceMs?: number; watchSeconds?: number } = {}): Keeper {
+  let value = start.value;
+  let running = false;
+  let again = false;
+
+  // One write at a time, in order; whatever arrives meanwhile is folded into one more pass with the newest state.
+  const reconcile = async (reason: string) => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      do {
+        again = false;
+        client.renewDeadline();
+        try {
+          // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
+          const outcome = await applyLabel(client, { identity: start.identity, scheme: start.scheme, value, force: true, dryRun: 'none' });
+          if (outcome.plan.patch) log.info(`${describeOutcome(outcome)} after ${reason}`, { requests: outcome.requestsSent });
+        } catch (error) {
+          // The pod watch reads the pod again when it reconnects, and that retries this.
+          log.error(`${(error as Error).message} (after ${reason}; will retry when the API server answers again)`);
+        }
+      } while (again);
+    } finally {
+      running = false;
+    }
+  };
+
+  let reads = 0;
+  const fileChanged = async () => {
+    const read = ++reads;
+    try {
+      const file = await readElectionFile(start.configPath);
+      if (read !== reads) return; // a newer read is under way: the last state wins
+      const next = labelValueFor(roleFor(file.election), start.scheme);
+      const { key, leader, follower } = file.label;
+      if ((key ?? start.scheme.key) !== start.scheme.key || (leader ?? start.scheme.leader) !== start.scheme.leader || (follower ?? start.scheme.follower) !== start.scheme.follower) {
+        log.warn('the [label] table changed; the running wrapper keeps the key and values it started with until it restarts');
+      }
+      if (next === value) return;
+      value = next;
+      await reconcile('the election file changed');
+    } catch (error) {
+      if (read !== reads) return;
+      // Half-written or broken: never applied. The last good state stays on the pod until a good file arrives.
+      log.error(`${(error as Error).message} Ignored until a valid file arrives; the label stays as it is.`);
+    }
+  };
+
+  const podSeen = (pod: Pod) => {
+    const current = pod.metadata?.labels?.[start.scheme.key] ?? null;
+    if (current === value) return;
+    if (running) {
+      again = true; // seen mid-write: one more pass reads the pod afresh and settles it
+      return;
+    }
+    log.warn(`label ${start.scheme.key} on pod ${start.identity.namespace}/${start.identity.name} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
+    void reconcile('label drift');
+  };
+
+  const file = watchFile(start.configPath, () => void fileChanged(), options.debounceMs ?? 20);
+  // The file was read before this watch began: read it once more, so a change in between is not missed.
+  void fileChanged();
+  const pod = watchPod(client, start.identity, podSeen, log, options.watchSeconds);
+  return {
+    stop() {
+      file.close();
+      pod.stop();
+    },
+  };
+}

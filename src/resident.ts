@@ -1,0 +1,39 @@
+// `hab-pod-role run`: the parent the Supervisor sees. It stays small: no command-line parser, no Kubernetes library.
+
+import { credentialsFromHandoff } from './credentials.ts';
+import { keepLabel, type Keeper } from './keeper.ts';
+import { KubeClient } from './kube.ts';
+import { createLogger } from './log.ts';
+import type { RunHandoff } from './run.ts';
+import { runPrepareStep, startService } from './spawn.ts';
+
+/**
+ * A short-lived copy of the tool parses the arguments and labels the pod, so the code for that never
+ * loads here; then the service starts, and while it runs the label follows the election file.
+ */
+export async function runResident(argv: string[]): Promise<number> {
+  const prepared = await runPrepareStep(argv);
+  // --help and --version end here with 0; a failed label ends here with the code `apply` would give.
+  if (prepared.exitCode !== 0 || prepared.handoff === undefined) return prepared.exitCode;
+  const handoff = JSON.parse(prepared.handoff) as RunHandoff;
+  const log = createLogger({ format: handoff.logFormat, verbose: handoff.verbose });
+
+  const service = startService(handoff.command, log);
+  let keeper: Keeper | undefined;
+  let client: KubeClient | undefined;
+  if (handoff.watch && handoff.target && handoff.credentials) {
+    const credentials = credentialsFromHandoff(handoff.credentials);
+    client = new KubeClient({
+      credentials,
+      reloadCredentials: () => credentialsFromHandoff(handoff.credentials!),
+      timeoutSeconds: handoff.timeout,
+      requestTimeoutMs: handoff.requestTimeout * 1000,
+      log,
+    });
+    keeper = keepLabel(client, handoff.target, log);
+  }
+  const exitCode = await service.exited;
+  keeper?.stop();
+  client?.close();
+  return exitCode;
+}

@@ -1,0 +1,82 @@
+// The one module that spawns: runs the service as a well-behaved parent (like tini or dumb-init) and mirrors its exit.
+
+import { constants } from 'node:os';
+import { execa } from 'execa';
+import type { Logger } from './log.ts';
+
+/** Every signal a process manager or terminal sends that Node can catch; each is passed on to the service. */
+export const forwardedSignals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGALRM'];
+
+export interface Service {
+  pid: number | undefined;
+  /** The exit status to end with, as a shell would report it: the code, 128 + signal, 127, 126. */
+  exited: Promise<number>;
+}
+
+/**
+ * Starts `command` with this process's stdin, stdout and stderr, forwarding signals to it. The service
+ * stays in this process group: when the Supervisor signals the group, the service gets the signal
+ * directly and once more through us. That is harmless for TERM (a service shutting down ignores a
+ * second one), and keeping the group means the Supervisor's final KILL still reaches the service.
+ */
+export function startService(command: string[], log: Logger): Service {
+  const [file, ...args] = command as [string, ...string[]];
+  const child = execa(file, args, {
+    stdio: 'inherit',
+    reject: false,
+    // Never escalate to KILL ourselves: a database saving its data on TERM must be allowed to finish.
+    forceKillAfterDelay: false,
+    // The service's environment is ours, untouched (no extra PATH entries).
+    preferLocal: false,
+    extendEnv: true,
+  });
+  const forward = (signal: NodeJS.Signals) => passOn(child, signal);
+  for (const signal of forwardedSignals) process.on(signal, forward);
+
+  const exited = child.then((result) => {
+    for (const signal of forwardedSignals) process.off(signal, forward);
+    if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
+    if (typeof result.exitCode === 'number') return result.exitCode;
+    if (result.code === 'ENOENT') {
+      log.error(`Command not found: ${file}; check the command after -- and PATH.`);
+      return 127;
+    }
+    log.error(`Cannot execute ${file} (${result.code ?? result.originalMessage}); check that it is an executable file.`);
+    return 126;
+  });
+  return { pid: child.pid, exited };
+}
+
+/**
+ * Runs this program again with `argv` as the first step of `run`: it labels the pod and writes the
+ * handoff JSON to fd 3. A signal that arrives meanwhile is passed on, and the service is never started.
+ */
+export async function runPrepareStep(argv: string[]): Promise<{ exitCode: number; handoff: string | undefined }> {
+  const child = execa(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+    env: { HABPODROLE_HANDOFF_FD: '3' },
+    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+    reject: false,
+    forceKillAfterDelay: false,
+  });
+  let interrupted: NodeJS.Signals | undefined;
+  const forward = (signal: NodeJS.Signals) => {
+    interrupted ??= signal;
+    passOn(child, signal);
+  };
+  for (const signal of forwardedSignals) process.on(signal, forward);
+  const result = await child;
+  for (const signal of forwardedSignals) process.off(signal, forward);
+  const signal = interrupted ?? result.signal;
+  if (signal) return { exitCode: 128 + (constants.signals[signal] ?? 0), handoff: undefined };
+  const handoff = String(result.stdio[3] ?? '');
+  return { exitCode: result.exitCode ?? 70, handoff: handoff === '' ? undefined : handoff };
+}
+
+/** A child that has already exited cannot receive a signal; that is not an error (tini and dumb-init agree). */
+function passOn(child: { kill(signal: NodeJS.Signals): boolean }, signal: NodeJS.Signals): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // gone already
+  }
+}
