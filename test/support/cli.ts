@@ -28,3 +28,44 @@ export async function runCli(args: string[], env: Record<string, string | undefi
   const requests = /requests=(\d+)/.exec(stderr)?.[1];
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr, requests: requests === undefined ? undefined : Number(requests) };
 }
+
+export interface RunningCli {
+  pid: number;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
+  stdout(): string;
+  /** Signals its whole process group, as the Habitat Supervisor does when it stops a service. */
+  signalGroup(signal: NodeJS.Signals): void;
+  signal(signal: NodeJS.Signals): void;
+  exited: Promise<CliResult>;
+}
+
+/** Starts the CLI in a process group of its own, the way the Supervisor starts a hook, and leaves it running. */
+export function startCli(args: string[], env: Record<string, string | undefined>, command: string[] = [process.execPath, cliPath]): RunningCli {
+  const child = execa(command[0]!, [...command.slice(1), ...args], {
+    env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env },
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    detached: true,
+    forceKillAfterDelay: false,
+    cleanup: true,
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const pid = child.pid!;
+  const exited = child.then((result) => {
+    const requests = /requests=(\d+)/.exec(stderr)?.[1];
+    return { exitCode: result.exitCode ?? -1, stdout, stderr, requests: requests === undefined ? undefined : Number(requests) };
+  });
+  return {
+    pid,
+    stderr: () => stderr,
+    stdout: () => stdout,
+    signalGroup: (signal) => process.kill(-pid, signal),
+    signal: (signal) => process.kill(pid, signal),
+    exited,
+  };
+}

@@ -1,0 +1,123 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startExtraApiServer } from '../tools/control-plane.ts';
+import { startCli, type RunningCli } from './support/cli.ts';
+import { admin, controlPlane, createNamespace, podEnv } from './support/cluster.ts';
+import { electionText, renameElection, tempDir, writeElection } from './support/election.ts';
+import { eventually } from './support/eventually.ts';
+
+let namespace: string;
+let saDir: string;
+let pods = 0;
+const running: RunningCli[] = [];
+
+beforeAll(async () => {
+  namespace = await createNamespace('keeper');
+  saDir = (await admin().serviceAccount(namespace)).dir;
+});
+
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    r.signalGroup('SIGTERM');
+    await r.exited;
+  }
+});
+
+/** A pod and `run` for it, with a long-running service, its election file starting as `state`. */
+async function member(state: Parameters<typeof electionText>[0], server = controlPlane().server) {
+  const name = `redis-${++pods}`;
+  await admin().createPod(namespace, name, { app: 'redis' });
+  const file = writeElection(join(tempDir('keeper'), 'election.toml'), electionText(state));
+  const cli = startCli(['run', '-c', file, '--timeout', '5', '--', 'sleep', '600'], podEnv(namespace, name, saDir, server));
+  running.push(cli);
+  const role = () => admin().podLabels(namespace, name).then((labels) => labels.role ?? null);
+  return { name, file, cli, role };
+}
+
+const becomes = (role: () => Promise<string | null>, want: string | null, what: string) =>
+  eventually(async () => (await role()) === want, { what });
+
+describe('run --watch keeps the label in step with the election file', () => {
+  it('follows a file rewritten in place', async () => {
+    const m = await member('follower');
+    await becomes(m.role, 'follower', 'the first label');
+    writeElection(m.file, electionText('leader'));
+    await becomes(m.role, 'leader', 'promotion');
+    writeElection(m.file, electionText('running'));
+    await becomes(m.role, null, 'removal while an election runs');
+  });
+
+  it('follows a file renamed over the old one, the last state winning', async () => {
+    const m = await member('leader');
+    await becomes(m.role, 'leader', 'the first label');
+    for (const state of ['running', 'follower', 'standalone', 'leader', 'follower'] as const) renameElection(m.file, electionText(state));
+    await becomes(m.role, 'follower', 'the last state');
+    expect(m.cli.stderr()).toMatch(/role=follower \(was .*\) after the election file changed/);
+  });
+
+  it('reports a broken file and ignores it until a good one arrives', async () => {
+    const m = await member('leader');
+    await becomes(m.role, 'leader', 'the first label');
+    writeElection(m.file, '[election]\nleader = tru');
+    await eventually(() => m.cli.stderr().includes('invalid TOML'), { what: 'the broken file being reported' });
+    expect(m.cli.stderr()).toContain('Ignored until a valid file arrives; the label stays as it is.');
+    expect(await m.role()).toBe('leader');
+    writeElection(m.file, electionText('follower'));
+    await becomes(m.role, 'follower', 'the good file applied');
+  });
+});
+
+describe('drift repair', () => {
+  it('puts back a label changed or removed by hand, and says so', async () => {
+    const m = await member('leader');
+    await becomes(m.role, 'leader', 'the first label');
+    await labelByHand(m.name, 'follower');
+    await becomes(m.role, 'leader', 'the hand-made change undone');
+    expect(m.cli.stderr()).toContain('changed by someone else, restoring it');
+    await labelByHand(m.name, null);
+    await becomes(m.role, 'leader', 'the hand-removed label restored');
+  });
+});
+
+describe('RBAC', () => {
+  it('without watch, the service still runs and the missing rule is named', async () => {
+    const ns = await createNamespace('nowatch');
+    const account = await admin().serviceAccount(ns, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }]);
+    await admin().createPod(ns, 'redis-0', { app: 'redis' });
+    const file = writeElection(join(tempDir('nowatch'), 'election.toml'), electionText('leader'));
+    const cli = startCli(['run', '-c', file, '--', 'sleep', '600'], podEnv(ns, 'redis-0', account.dir));
+    running.push(cli);
+    await eventually(() => cli.stderr().includes(`may not watch pods in namespace "${ns}"`), { what: 'the missing rule being named' }).catch((e: Error) => { throw new Error(`${e.message}; stderr: ${cli.stderr()}`); });
+    expect(cli.stderr()).toContain('verbs: ["watch"]');
+    expect(await admin().podLabels(ns, 'redis-0')).toMatchObject({ role: 'leader' });
+    expect(() => process.kill(cli.pid, 0)).not.toThrow();
+  });
+});
+
+describe('the API server going away', () => {
+  it('keeps the service running, and the label is right once the server is back', async () => {
+    const apiserver = await startExtraApiServer(controlPlane().dir);
+    try {
+      const m = await member('follower', apiserver.server);
+      await becomes(m.role, 'follower', 'the first label');
+      await apiserver.stop();
+      writeElection(m.file, electionText('leader'));
+      await eventually(() => m.cli.stderr().includes('will retry when the API server answers again'), { what: 'the failed write being reported' });
+      await apiserver.restart();
+      // Only the pod watch reconnecting (and reading the pod afresh) can notice that the write is still owed.
+      await becomes(m.role, 'leader', 'the label after the restart');
+      // The service never noticed: the wrapper is still running it.
+      expect(() => process.kill(m.cli.pid, 0)).not.toThrow();
+    } finally {
+      await apiserver.stop();
+    }
+  });
+});
+
+/** `kubectl label --overwrite` by an administrator (null removes the label). */
+async function labelByHand(pod: string, value: string | null) {
+  execFileSync(join(controlPlane().binDir, 'kubectl'), [
+    `--kubeconfig=${controlPlane().kubeconfig}`, '-n', namespace, 'label', 'pod', pod, '--overwrite', value === null ? 'role-' : `role=${value}`,
+  ], { stdio: 'ignore' });
+}
