@@ -4,7 +4,8 @@ import type { Credentials } from './credentials.ts';
 import { readElectionFile, type Election } from './election.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import { resolvePodIdentity, type PodIdentity } from './identity.ts';
-import { KubeClient } from './kube.ts';
+import { changedAtAnnotation, fenceAnnotation, groupMembers, planPromotion, type GroupSpec } from './group.ts';
+import { KubeClient, lostRace, statusOf, type MetadataPatch, type Pod } from './kube.ts';
 import { ForeignLabelError, labelPatch, labelValueFor, planLabel, roleFor, type LabelPlan, type LabelScheme } from './labels.ts';
 import type { Logger } from './log.ts';
 import { chooseLabelScheme, validateOptions, type CommonOptions, type DryRun } from './settings.ts';
@@ -17,6 +18,7 @@ export interface ApplyRequest {
   /** The label value the election asks for; null removes the key. */
   value: string | null;
   identity: PodIdentity;
+  group: GroupSpec;
   dryRun: DryRun;
   force: boolean;
   serviceAccountDir: string;
@@ -26,6 +28,8 @@ export interface ApplyOutcome {
   identity: PodIdentity;
   plan: LabelPlan;
   dryRun: DryRun;
+  /** Other members that lost a stale leader value to this run. */
+  demoted: string[];
   requestsSent: number;
 }
 
@@ -38,7 +42,8 @@ export async function prepareApply(options: CommonOptions, log: Logger): Promise
   const identity = resolvePodIdentity(options, serviceAccountDir);
   log.debug('pod identity', { pod: identity.name, from: identity.nameSource, namespace: identity.namespace, namespace_from: identity.namespaceSource });
   log.debug('election', { ...file.election, label: value === null ? `${scheme.key} removed` : `${scheme.key}=${value}` });
-  return { configPath, election: file.election, scheme, value, identity, dryRun, force: options.force, serviceAccountDir };
+  const group = { selector: options.groupSelector ?? file.group.selector };
+  return { configPath, election: file.election, scheme, value, identity, group, dryRun, force: options.force, serviceAccountDir };
 }
 
 /** What a client dry run prints: the patch does not depend on the pod's labels, so nothing is read to show it. */
@@ -46,26 +51,140 @@ export function clientDryRun(request: ApplyRequest): { text: string; outcome: Ap
   const patch = labelPatch(request.scheme.key, request.value);
   return {
     text: `${JSON.stringify({ namespace: request.identity.namespace, pod: request.identity.name, patch })}\n`,
-    outcome: { identity: request.identity, plan: { key: request.scheme.key, from: undefined, to: request.value, patch }, dryRun: 'client', requestsSent: 0 },
+    outcome: { identity: request.identity, plan: { key: request.scheme.key, from: undefined, to: request.value, patch }, dryRun: 'client', demoted: [], requestsSent: 0 },
   };
 }
 
-/** GET the pod, and PATCH its role label only if it differs (always, for a server dry run). */
-export async function applyLabel(client: KubeClient, request: Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun'>): Promise<ApplyOutcome> {
+/**
+ * Brings this pod's label to `value`. Following, or being routable as neither, concerns this pod alone:
+ * GET it, PATCH it if it differs. Leading concerns the group: see `promote`.
+ */
+export async function applyLabel(client: KubeClient, request: LabelRequest, log: Logger): Promise<ApplyOutcome> {
+  return request.value !== null && request.value === request.scheme.leader ? promote(client, request, log) : setOwnLabel(client, request, log);
+}
+
+/** What `applyLabel` needs to know. */
+export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'>;
+
+async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logger): Promise<ApplyOutcome> {
   const { identity, scheme, value: to, dryRun } = request;
   const sentBefore = client.requestsSent;
   const pod = await client.getPod(identity.namespace, identity.name);
   const plan = planFor(pod.metadata?.labels, identity, scheme, to, request.force);
   // A server dry run always sends the patch: proving the server (and RBAC) would accept it is its purpose.
-  const patch = plan.patch ?? (dryRun === 'server' ? labelPatch(scheme.key, to) : undefined);
-  if (patch) {
-    const patched = await client.patchPodLabels(identity.namespace, identity.name, patch, { dryRun: dryRun === 'server' });
-    const now = patched.metadata?.labels?.[scheme.key];
-    if ((now ?? null) !== to) {
-      throw new HabPodRoleError(ExitCode.software, `The API server accepted the patch but the pod's label ${scheme.key} is ${now ?? 'absent'}, not ${to ?? 'absent'}; a mutating webhook may be rewriting it.`);
+  if (plan.patch || dryRun === 'server') {
+    const patched = await client.patchPod(identity.namespace, identity.name, rolePatch(scheme.key, to), { dryRun: dryRun === 'server' });
+    checkWritten(patched, scheme.key, to);
+    if (plan.patch && plan.from === scheme.leader && dryRun === 'none') {
+      await recordEvents(client, log, [roleEvent(pod, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by this member: ${electionState(request.election)}`, identity)]);
     }
   }
-  return { identity, plan, dryRun, requestsSent: client.requestsSent - sentBefore };
+  return { identity, plan, dryRun, demoted: [], requestsSent: client.requestsSent - sentBefore };
+}
+
+/**
+ * Makes this pod leader, demote before promote: one LIST of the group, then a conditional write to every
+ * other member (a stale leader loses the leader value, the others get a fence), then a conditional write
+ * to this pod. A write that finds its pod changed since the list (409) starts the round again from a
+ * fresh list; a demotion that cannot be made at all fails the run before this pod is promoted.
+ */
+async function promote(client: KubeClient, request: LabelRequest, log: Logger): Promise<ApplyOutcome> {
+  const { identity, scheme, dryRun } = request;
+  const sentBefore = client.requestsSent;
+  const write = { dryRun: dryRun === 'server' };
+  for (let round = 1; ; round++) {
+    try {
+      const { self, members } = await readGroup(client, identity, request.group);
+      const plan = planFor(self.metadata?.labels, identity, scheme, scheme.leader, request.force);
+      const promotion = planPromotion(members, identity.name, scheme);
+      if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
+        return { identity, plan, dryRun, demoted: [], requestsSent: client.requestsSent - sentBefore };
+      }
+      // A fence value never repeats, so even a member with nothing to change gets a new resourceVersion.
+      const fence = `${identity.name}/${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+      await Promise.all(promotion.peers.map((peer) =>
+        client.patchPod(identity.namespace, peer.name, {
+          metadata: {
+            resourceVersion: peer.resourceVersion,
+            annotations: { [fenceAnnotation]: fence, ...(peer.demote ? { [changedAtAnnotation]: new Date().toISOString() } : {}) },
+            ...(peer.demote ? { labels: { [scheme.key]: null } } : {}),
+          },
+        }, write).catch((error: unknown) => {
+          // A member deleted since the list carries no label and can promote nothing: it needs no fence.
+          if (statusOf(error) !== 404) throw error;
+        }),
+      ));
+      const patched = await client.patchPod(identity.namespace, identity.name, {
+        metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', ...rolePatch(scheme.key, scheme.leader).metadata },
+      }, write);
+      checkWritten(patched, scheme.key, scheme.leader);
+      if (dryRun === 'none') {
+        const byWhom = `pod ${identity.namespace}/${identity.name}`;
+        await recordEvents(client, log, [
+          ...(plan.patch ? [roleEvent(self, 'RolePromoted', `${scheme.key}=${scheme.leader} set by this member: ${electionState(request.election)}`, identity)] : []),
+          ...members
+            .filter((m) => promotion.staleLeaders.includes(m.metadata?.name ?? ''))
+            .map((m) => roleEvent(m, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by ${byWhom}, which the election made leader`, identity)),
+        ]);
+      }
+      return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader) }, dryRun, demoted: promotion.staleLeaders, requestsSent: client.requestsSent - sentBefore };
+    } catch (error) {
+      if (!lostRace(error) || client.deadlinePassed()) throw error;
+      log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80 * Math.min(round, 10)));
+    }
+  }
+}
+
+/** This pod and the members of its group, from one LIST (plus a GET if a selector leaves this pod out). */
+export async function readGroup(client: KubeClient, identity: PodIdentity, group: GroupSpec): Promise<{ self: Pod; members: Pod[] }> {
+  const pods = await client.listPods(identity.namespace, group.selector);
+  const self = pods.find((p) => p.metadata?.name === identity.name) ?? (await client.getPod(identity.namespace, identity.name));
+  const members = groupMembers(pods, self, group);
+  return { self, members: members.some((m) => m.metadata?.name === identity.name) ? members : [...members, self] };
+}
+
+/** Sets (or, with null, removes) the role label and stamps the time of the change. */
+function rolePatch(key: string, value: string | null): MetadataPatch & { metadata: { labels: Record<string, string | null> } } {
+  return { metadata: { labels: { [key]: value }, annotations: { [changedAtAnnotation]: new Date().toISOString() } } };
+}
+
+function checkWritten(patched: Pod, key: string, to: string | null): void {
+  const now = patched.metadata?.labels?.[key];
+  if ((now ?? null) !== to) {
+    throw new HabPodRoleError(ExitCode.software, `The API server accepted the patch but the pod's label ${key} is ${now ?? 'absent'}, not ${to ?? 'absent'}; a mutating webhook may be rewriting it.`);
+  }
+}
+
+function electionState(e: Election): string {
+  if (!e.finished) return 'an election is running or has no quorum';
+  if (e.leader) return 'the election finished and this member won';
+  if (e.follower) return 'the election finished and this member follows';
+  return 'this member is not in a leader election (standalone)';
+}
+
+function roleEvent(pod: Pod, reason: 'RolePromoted' | 'RoleDemoted', message: string, actor: PodIdentity): Record<string, unknown> {
+  const now = new Date().toISOString();
+  const name = pod.metadata?.name ?? '';
+  return {
+    metadata: { generateName: `${name}.`, namespace: pod.metadata?.namespace },
+    involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.metadata?.namespace, name, uid: pod.metadata?.uid },
+    reason,
+    message,
+    type: 'Normal',
+    source: { component: 'hab-pod-role' },
+    reportingComponent: 'hab-pod-role',
+    reportingInstance: actor.name,
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+  };
+}
+
+/** Events are a record for people, not part of the protocol: a failure is logged, never fatal. */
+async function recordEvents(client: KubeClient, log: Logger, events: Record<string, unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(events.map((e) => client.createEvent(String((e.metadata as { namespace: string }).namespace), e)));
+  for (const r of results) if (r.status === 'rejected') log.warn(`could not record an event: ${(r.reason as Error).message}`);
 }
 
 /** A client for one run, with the deadline and timeouts the options give. */
@@ -92,12 +211,13 @@ function planFor(labels: Record<string, string> | undefined, identity: PodIdenti
 }
 
 /** The line a successful run leaves on stderr. */
-export function describeOutcome({ identity, plan, dryRun }: ApplyOutcome): string {
+export function describeOutcome({ identity, plan, dryRun, demoted }: ApplyOutcome): string {
   const pod = `pod ${identity.namespace}/${identity.name}`;
   const was = plan.from === undefined ? 'had none' : `was ${plan.from}`;
   const target = plan.to === null ? `no ${plan.key} label` : `${plan.key}=${plan.to}`;
   const suffix = dryRun === 'server' ? ' (server dry run, nothing persisted)' : '';
   if (dryRun === 'client') return `${pod}: would set ${target} (client dry run, nothing sent)`;
-  if (!plan.patch) return `${pod}: already ${target}${suffix}`;
-  return `${pod}: ${plan.to === null ? `removed ${plan.key} (${was})` : `${target} (${was})`}${suffix}`;
+  const stale = demoted.length ? `; demoted stale leader ${demoted.join(', ')}` : '';
+  if (!plan.patch) return `${pod}: already ${target}${stale}${suffix}`;
+  return `${pod}: ${plan.to === null ? `removed ${plan.key} (${was})` : `${target} (${was})`}${stale}${suffix}`;
 }

@@ -3,12 +3,15 @@
 import { writeSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
-import { applyLabel, clientDryRun, connect, describeOutcome, prepareApply, type ApplyOutcome } from './apply.ts';
+import { applyLabel, clientDryRun, connect, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
+import { readElectionFile } from './election.ts';
+import { resolvePodIdentity } from './identity.ts';
+import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import { loadCredentials } from './kubeconfig.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
 import { prepareRun, type RunOptions } from './run.ts';
-import { defaults, type CommonOptions } from './settings.ts';
+import { chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
 
 
 function commonOptions<T>(y: Argv<T>) {
@@ -17,6 +20,7 @@ function commonOptions<T>(y: Argv<T>) {
     .option('label-key', { type: 'string', describe: 'Label key for the role [default: role, or label.key in the file]' })
     .option('leader-value', { type: 'string', describe: 'Label value for the leader [default: leader]' })
     .option('follower-value', { type: 'string', describe: 'Label value for a follower [default: follower]' })
+    .option('group-selector', { type: 'string', describe: 'Label selector of the pods that share the election [default: group.selector in the file, else the pods with the same controller]' })
     .option('pod', { type: 'string', describe: 'Pod to label [default: POD_NAME, else HOSTNAME]' })
     .option('namespace', { alias: 'n', type: 'string', describe: "Pod's namespace [default: POD_NAMESPACE, else the service account's]" })
     .option('kubeconfig', { type: 'string', describe: 'Kubeconfig to use instead of in-cluster credentials [default: KUBECONFIG]' })
@@ -30,6 +34,7 @@ function commonOptions<T>(y: Argv<T>) {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
   // Until the arguments are parsed, a usage error is logged in the format the caller most likely asked for.
   let log: Logger = createLogger({ format: earlyLogFormat(argv), verbose: argv.includes('--verbose') || argv.includes('-v') });
   try {
@@ -73,9 +78,20 @@ export async function main(argv: string[]): Promise<number> {
           writeSync(fd, JSON.stringify(await prepareRun(args as unknown as RunOptions, log)));
         },
       )
-      .demandCommand(1, 'Name a command: apply or run')
+      .command(
+        'status',
+        "Show the group's pods and their roles; exit 1 unless exactly one leads",
+        (y) =>
+          commonOptions(y)
+            .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' }),
+        async (args) => {
+          log = createLogger({ format: args.logFormat as LogFormat, verbose: args.verbose });
+          exitCode = await status(args as unknown as CommonOptions & { output: 'table' | 'json' }, log);
+        },
+      )
+      .demandCommand(1, 'Name a command: apply, run or status')
       .parseAsync();
-    return ExitCode.ok;
+    return exitCode;
   } catch (error) {
     if (error instanceof HabPodRoleError) {
       log.error(error.message);
@@ -100,7 +116,29 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
   log.debug('credentials', { from: credentials.source, server: credentials.server });
   const client = connect(credentials, () => loadCredentials(inputs), options, log);
   try {
-    return await applyLabel(client, request);
+    return await applyLabel(client, request, log);
+  } finally {
+    client.close();
+  }
+}
+
+/** Reads the group as the file (if any), flags and environment define it, and prints it. */
+async function status(options: CommonOptions & { output: 'table' | 'json' }, log: Logger): Promise<number> {
+  const serviceAccountDir = options.serviceAccountDir ?? defaults.serviceAccountDir;
+  const file = options.config ? await readElectionFile(options.config) : undefined;
+  const scheme = chooseLabelScheme(file?.label ?? {}, options, options.config ?? 'defaults');
+  const group = { selector: options.groupSelector ?? file?.group.selector };
+  const identity = resolvePodIdentity(options, serviceAccountDir);
+  const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir };
+  const client = connect(loadCredentials(inputs), () => loadCredentials(inputs), options, log);
+  try {
+    const { members } = await readGroup(client, identity, group);
+    const rows = statusRows(members, scheme);
+    process.stdout.write(options.output === 'json' ? `${JSON.stringify({ key: scheme.key, pods: rows }, null, 2)}\n` : formatTable(rows, scheme));
+    const problem = leaderProblem(rows, scheme);
+    if (!problem) return ExitCode.ok;
+    log.error(problem);
+    return 1;
   } finally {
     client.close();
   }

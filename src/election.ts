@@ -22,6 +22,8 @@ export interface LabelOverrides {
 export interface ElectionFile {
   election: Election;
   label: LabelOverrides;
+  /** `[group] selector`: the label selector of the pods that share this election. */
+  group: { selector?: string | undefined };
 }
 
 type Table = Record<string, unknown>;
@@ -36,12 +38,14 @@ export function parseElectionFile(text: string, source: string): ElectionFile {
   } catch (error) {
     throw tomlError(error, source);
   }
-  const tables = checkKeys(doc, '', ['election', 'label'], source);
+  const tables = checkKeys(doc, '', ['election', 'label', 'group'], source);
   const election = tableAt(tables, 'election', source, { required: true });
   const label = tableAt(tables, 'label', source, { required: false });
+  const group = tableAt(tables, 'group', source, { required: false });
 
   checkKeys(election, 'election.', ['leader', 'follower', 'finished'], source);
   checkKeys(label, 'label.', ['key', 'leader', 'follower'], source);
+  checkKeys(group, 'group.', ['selector'], source);
 
   const parsed: ElectionFile = {
     election: {
@@ -54,6 +58,7 @@ export function parseElectionFile(text: string, source: string): ElectionFile {
       leader: stringAt(label, 'label.', 'leader', source),
       follower: stringAt(label, 'label.', 'follower', source),
     },
+    group: { selector: stringAt(group, 'group.', 'selector', source) },
   };
   if (parsed.election.leader && parsed.election.follower) {
     throw dataError(`${source}: election.leader and election.follower are both true; a member is one or the other, ${fixTemplate}.`);

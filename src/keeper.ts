@@ -11,12 +11,17 @@ export interface Keeper {
   stop(): void;
 }
 
-type Target = Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value'>;
+type Target = Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
 
 export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { debounceMs?: number; watchSeconds?: number } = {}): Keeper {
   let value = start.value;
+  let election = start.election;
   let running = false;
   let again = false;
+  // Repairs in quick succession mean someone keeps undoing this label: typically a peer acting on a stale
+  // election file, which its Supervisor will correct. Back off instead of fighting it write for write.
+  let repairs = 0;
+  let lastRepair = 0;
 
   // One write at a time, in order; whatever arrives meanwhile is folded into one more pass with the newest state.
   const reconcile = async (reason: string) => {
@@ -31,7 +36,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
         client.renewDeadline();
         try {
           // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
-          const outcome = await applyLabel(client, { identity: start.identity, scheme: start.scheme, value, force: true, dryRun: 'none' });
+          const outcome = await applyLabel(client, { identity: start.identity, scheme: start.scheme, value, election, group: start.group, force: true, dryRun: 'none' }, log);
           if (outcome.plan.patch) log.info(`${describeOutcome(outcome)} after ${reason}`, { requests: outcome.requestsSent });
         } catch (error) {
           // The pod watch reads the pod again when it reconnects, and that retries this.
@@ -54,8 +59,10 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       if ((key ?? start.scheme.key) !== start.scheme.key || (leader ?? start.scheme.leader) !== start.scheme.leader || (follower ?? start.scheme.follower) !== start.scheme.follower) {
         log.warn('the [label] table changed; the running wrapper keeps the key and values it started with until it restarts');
       }
+      election = file.election;
       if (next === value) return;
       value = next;
+      repairs = 0;
       await reconcile('the election file changed');
     } catch (error) {
       if (read !== reads) return;
@@ -71,8 +78,16 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       again = true; // seen mid-write: one more pass reads the pod afresh and settles it
       return;
     }
-    log.warn(`label ${start.scheme.key} on pod ${start.identity.namespace}/${start.identity.name} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
-    void reconcile('label drift');
+    const now = Date.now();
+    repairs = now - lastRepair < 30_000 ? repairs + 1 : 0;
+    lastRepair = now;
+    const delay = repairs === 0 ? 0 : Math.min(10_000, 250 * 2 ** (repairs - 1));
+    log.warn(`label ${start.scheme.key} on pod ${start.identity.namespace}/${start.identity.name} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it${delay ? ` in ${delay} ms` : ''}`);
+    running = true; // hold other passes back until this one runs
+    setTimeout(() => {
+      running = false;
+      void reconcile('label drift');
+    }, delay).unref();
   };
 
   const file = watchFile(start.configPath, () => void fileChanged(), options.debounceMs ?? 20);

@@ -5,7 +5,10 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node/dist/gen/models/V1Pod.js';
 import type { Credentials } from './credentials.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
-import type { LabelPatch } from './labels.ts';
+/** A JSON merge patch of labels and annotations (null removes a key), optionally conditional on a resourceVersion. */
+export interface MetadataPatch {
+  metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null>; resourceVersion?: string };
+}
 import type { Logger } from './log.ts';
 import { retryAfterMs, withRetries, type RetryVerdict } from './retry.ts';
 
@@ -80,17 +83,39 @@ export class KubeClient {
     this.reloaded = false;
   }
 
+  deadlinePassed(): boolean {
+    return Date.now() >= this.deadline;
+  }
+
   getPod(namespace: string, name: string): Promise<Pod> {
     return this.call('GET', podPath(namespace, name), { verb: 'get', resource: 'pods', namespace, name });
   }
 
-  /** One JSON merge patch on the pod's labels; with `dryRun` the server validates it and persists nothing. */
-  patchPodLabels(namespace: string, name: string, patch: LabelPatch, options: { dryRun: boolean }): Promise<Pod> {
+  /** Pods of a namespace, narrowed by a label selector if one is given. */
+  async listPods(namespace: string, labelSelector?: string): Promise<Pod[]> {
+    const query = labelSelector ? `?${new URLSearchParams({ labelSelector })}` : '';
+    const list = await this.call<{ items?: Pod[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, { verb: 'list', resource: 'pods', namespace });
+    return list.items ?? [];
+  }
+
+  /**
+   * One JSON merge patch of a pod's metadata; with `dryRun` the server validates it and persists nothing.
+   * A `metadata.resourceVersion` in the patch makes it conditional: it fails with a conflict if the pod changed.
+   */
+  patchPod(namespace: string, name: string, patch: MetadataPatch, options: { dryRun: boolean }): Promise<Pod> {
     const query = new URLSearchParams({ fieldManager });
     if (options.dryRun) query.set('dryRun', 'All');
     return this.call('PATCH', `${podPath(namespace, name)}?${query}`, { verb: 'patch', resource: 'pods', namespace, name }, {
       body: JSON.stringify(patch),
       contentType: 'application/merge-patch+json',
+    });
+  }
+
+  /** Records an Event (what `kubectl describe pod` shows). */
+  async createEvent(namespace: string, event: Record<string, unknown>): Promise<void> {
+    await this.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { verb: 'create', resource: 'events', namespace }, {
+      body: JSON.stringify(event),
+      contentType: 'application/json',
     });
   }
 
@@ -283,7 +308,14 @@ export class KubeClient {
             { cause: error },
           );
         }
+        case 409:
+          return new HabPodRoleError(
+            ExitCode.unavailable,
+            `The ${pod} changed while it was being written (409 Conflict), and kept changing until --timeout ${this.options.timeoutSeconds}s ran out; another writer is racing this one, so check what else labels these pods.`,
+            { cause: error },
+          );
         case 404:
+          if (rule.name === undefined) break;
           return new HabPodRoleError(
             ExitCode.config,
             `The ${pod} does not exist; set POD_NAME and POD_NAMESPACE from the downward API (fieldRef metadata.name and metadata.namespace) or pass --pod and --namespace.`,
@@ -291,10 +323,15 @@ export class KubeClient {
           );
         case 422:
           return new HabPodRoleError(ExitCode.dataError, `The API server rejected the label change on the ${pod}: ${error.serverMessage}.`, { cause: error });
-        default:
-          if (retryableStatuses.has(error.status)) return this.unavailable(error);
-          return new HabPodRoleError(ExitCode.software, `Unexpected answer from the API server to ${rule.verb} ${pod}: ${error.message}.`, { cause: error });
+        case 400:
+          if (rule.verb === 'list') {
+            return new HabPodRoleError(ExitCode.dataError, `The API server rejected the group's label selector: ${error.serverMessage}; fix [group] selector.`, { cause: error });
+          }
+          break;
       }
+      if (retryableStatuses.has(error.status)) return this.unavailable(error);
+      const what = rule.name === undefined ? `${rule.resource} in namespace "${rule.namespace}"` : pod;
+      return new HabPodRoleError(ExitCode.software, `Unexpected answer from the API server to ${rule.verb} ${what}: ${error.message}.`, { cause: error });
     }
     if (isTlsError(error)) {
       return new HabPodRoleError(
@@ -306,6 +343,17 @@ export class KubeClient {
     if (this.classify(error).retry || Date.now() >= this.deadline) return this.unavailable(error);
     return new HabPodRoleError(ExitCode.software, `Unexpected failure talking to the API server: ${brief(error)}.`, { cause: error });
   }
+}
+
+/** The HTTP status behind a failed call, if the API server answered. */
+export function statusOf(error: unknown): number | undefined {
+  const cause = (error as { cause?: unknown })?.cause;
+  return cause instanceof ApiStatusError ? cause.status : undefined;
+}
+
+/** Whether a conditional write lost a race (the pod changed since it was read): read again and retry. */
+export function lostRace(error: unknown): boolean {
+  return statusOf(error) === 409;
 }
 
 function podPath(namespace: string, name: string): string {

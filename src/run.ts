@@ -25,7 +25,7 @@ export interface RunHandoff {
   timeout: number;
   requestTimeout: number;
   /** Absent when the run could not even tell what to label (only with --start-on-label-error). */
-  target?: Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value'>;
+  target?: Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
   credentials?: CredentialsHandoff;
 }
 
@@ -45,7 +45,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
     const loaded = loadCredentials(inputs);
     credentials = await loaded.handoff();
     client = connect(loaded, () => loadCredentials(inputs), options, log);
-    const outcome = await applyLabel(client, request);
+    const outcome = await applyLabel(client, request, log);
     log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
   } catch (error) {
     // A usage error means the hook itself is wrong: starting the service would hide that.
@@ -56,7 +56,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
   } finally {
     client?.close();
   }
-  const { configPath, identity, scheme, value } = request ?? {};
+  const { configPath, identity, scheme, value, election, group } = request ?? {};
   return {
     command,
     watch: options.watch,
@@ -64,7 +64,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
     verbose: options.verbose,
     timeout: options.timeout,
     requestTimeout: options.requestTimeout,
-    ...(request ? { target: { configPath: configPath!, identity: identity!, scheme: scheme!, value: value! } } : {}),
+    ...(request ? { target: { configPath: configPath!, identity: identity!, scheme: scheme!, value: value!, election: election!, group: group! } } : {}),
     ...(credentials ? { credentials } : {}),
   };
 }
@@ -77,7 +77,7 @@ async function dropLeaderValue(client: KubeClient, request: ApplyRequest, log: L
   if (request.value === request.scheme.leader) return;
   try {
     client.renewDeadline(5);
-    const outcome = await applyLabel(client, { ...request, value: null, dryRun: 'none' });
+    const outcome = await applyLabel(client, { ...request, value: null, dryRun: 'none' }, log);
     if (outcome.plan.from === request.scheme.leader) log.warn(describeOutcome(outcome));
   } catch (error) {
     log.error(`could not remove this pod's leader value either: ${(error as Error).message}`);

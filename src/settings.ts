@@ -13,6 +13,7 @@ export interface CommonOptions {
   labelKey?: string | undefined;
   leaderValue?: string | undefined;
   followerValue?: string | undefined;
+  groupSelector?: string | undefined;
   pod?: string | undefined;
   namespace?: string | undefined;
   kubeconfig?: string | undefined;

@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startExtraApiServer } from '../tools/control-plane.ts';
 import { runCli } from './support/cli.ts';
@@ -39,7 +39,8 @@ describe('apply, as the documented service account', () => {
     expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', tier: 'db', role: 'leader' });
     expect(run.stderr).toContain(`pod ${namespace}/${pod.name}: role=leader (had none)`);
     expect(run.stdout).toBe('');
-    expect(run.requests).toBe(2);
+    // A promotion: the group's list, this pod's conditional write, and the RolePromoted event.
+    expect(run.requests).toBe(3);
   });
 
   it('labels a follower follower', async () => {
@@ -163,27 +164,45 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     expect(positional.stderr.trim()).toBe('hab-pod-role: error: Unknown argument: extra; see hab-pod-role --help.');
   });
 
-  it('77 naming the missing rule when the Role lacks patch, and the label stays', async () => {
-    const ns = await createNamespace('rbac');
-    const account = await admin().serviceAccount(ns, [{ apiGroups: [''], resources: ['pods'], verbs: ['get'] }]);
-    await admin().createPod(ns, 'redis-0', { app: 'redis', role: 'follower' });
-    for (const args of [[], ['--dry-run=server']]) {
-      const run = await runCli(['apply', '-c', leaderFile, ...args], podEnv(ns, 'redis-0', account.dir));
-      expect(run.exitCode).toBe(77);
-      expect(run.stderr.trim()).toBe(
-        `hab-pod-role: error: Forbidden: system:serviceaccount:${ns}:hab-pod-role may not patch pods in namespace "${ns}"; add the RBAC rule {apiGroups: [""], resources: ["pods"], verbs: ["patch"]} to a Role in "${ns}" bound to it (see the README's RBAC section).`,
-      );
-    }
-    expect(await admin().podLabels(ns, 'redis-0')).toEqual({ app: 'redis', role: 'follower' });
+  describe('each verb of the documented Role is needed, and its absence is named', () => {
+    const without = (resource: string, verb: string) =>
+      documentedRole().rules
+        .map((rule) => (rule.resources?.includes(resource) ? { ...rule, verbs: rule.verbs.filter((v) => v !== verb) } : rule))
+        .filter((rule) => rule.verbs.length > 0);
+    const forbidden = (ns: string, verb: string, resource: string) =>
+      `hab-pod-role: error: Forbidden: system:serviceaccount:${ns}:hab-pod-role may not ${verb} ${resource} in namespace "${ns}"; add the RBAC rule {apiGroups: [""], resources: ["${resource}"], verbs: ["${verb}"]} to a Role in "${ns}" bound to it (see the README's RBAC section).`;
 
-    await admin().setRoleRules(ns, [{ apiGroups: [''], resources: ['pods'], verbs: ['patch'] }]);
-    const noGet = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', account.dir));
-    expect(noGet.exitCode).toBe(77);
-    expect(noGet.stderr).toContain('may not get pods');
+    it.each([
+      ['pods', 'patch', leaderFile],
+      ['pods', 'patch', followerFile],
+      ['pods', 'list', leaderFile],
+      ['pods', 'get', followerFile],
+    ])('without %s %s: 77 and the label stays (%s)', async (resource, verb, file) => {
+      const ns = await createNamespace('rbac');
+      const account = await admin().serviceAccount(ns, without(resource, verb));
+      await admin().createPod(ns, 'redis-0', { app: 'redis', role: 'leader' === basename(file, '.toml') ? 'follower' : 'leader' });
+      const before = await admin().podLabels(ns, 'redis-0');
+      for (const dryRun of [[], ['--dry-run=server']]) {
+        const run = await runCli(['apply', '-c', file, ...dryRun], podEnv(ns, 'redis-0', account.dir));
+        expect(run.exitCode).toBe(77);
+        expect(run.stderr.trim()).toBe(forbidden(ns, verb, resource));
+      }
+      expect(await admin().podLabels(ns, 'redis-0')).toEqual(before);
 
-    await admin().setRoleRules(ns, documentedRole().rules);
-    const granted = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', account.dir));
-    expect(granted.exitCode, granted.stderr).toBe(0);
+      await admin().setRoleRules(ns, documentedRole().rules);
+      const granted = await runCli(['apply', '-c', file], podEnv(ns, 'redis-0', account.dir));
+      expect(granted.exitCode, granted.stderr).toBe(0);
+    });
+
+    it('without events create: the promotion is made, and the missing rule is named in a warning', async () => {
+      const ns = await createNamespace('rbac');
+      const account = await admin().serviceAccount(ns, without('events', 'create'));
+      await admin().createPod(ns, 'redis-0', { app: 'redis' });
+      const run = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', account.dir));
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(run.stderr).toContain(`hab-pod-role: warning: could not record an event: Forbidden: system:serviceaccount:${ns}:hab-pod-role may not create events in namespace "${ns}"`);
+      expect(await admin().podLabels(ns, 'redis-0')).toMatchObject({ role: 'leader' });
+    });
   });
 
   it('77 when the API server rejects the token', async () => {

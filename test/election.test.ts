@@ -23,13 +23,19 @@ describe('parseElectionFile', () => {
     expect(parseElectionFile(text, file)).toEqual({
       election: { leader: true, follower: false, finished: true },
       label: { key: 'example.com/role', leader: 'primary', follower: 'replica' },
+      group: { selector: undefined },
     });
+  });
+
+  it('reads an optional group selector', () => {
+    expect(parseElectionFile('[election]\nleader = true\nfollower = false\n[group]\nselector = "app=redis"\n', file).group).toEqual({ selector: 'app=redis' });
   });
 
   it('counts a missing `finished` as true and the [label] table as optional', () => {
     expect(parseElectionFile('[election]\nleader = false\nfollower = true\n', file)).toEqual({
       election: { leader: false, follower: true, finished: true },
       label: { key: undefined, leader: undefined, follower: undefined },
+      group: { selector: undefined },
     });
   });
 
@@ -47,7 +53,8 @@ describe('parseElectionFile', () => {
     ['[election]\nleader = 1\nfollower = false\n', /election\.leader must be true or false, not number 1/],
     ['[election]\nfollower = false\n', /election\.leader is missing/],
     ['[election]\nleader = true\nfollower = false\nleeder = true\n', /unknown key "election\.leeder"; the allowed keys in \[election\] are leader, follower, finished/],
-    ['[election]\nleader = true\nfollower = false\n[labels]\n', /unknown key "labels"; the allowed keys are election, label/],
+    ['[election]\nleader = true\nfollower = false\n[labels]\n', /unknown key "labels"; the allowed keys are election, label, group/],
+    ['[election]\nleader = true\nfollower = false\n[group]\nselectr = "app=redis"\n', /unknown key "group\.selectr"/],
     ['[label]\nkey = "role"\n', /the \[election\] table is missing/],
     ['election = true\n', /"election" must be a table/],
     ['[election]\nleader = true\nfollower = false\nfinished = []\n', /finished must be true or false, not an array/],

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExtraApiServer } from '../tools/control-plane.ts';
 import { startCli, type RunningCli } from './support/cli.ts';
-import { admin, controlPlane, createNamespace, podEnv } from './support/cluster.ts';
+import { admin, controlPlane, createNamespace, documentedRole, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
 
@@ -83,7 +83,8 @@ describe('drift repair', () => {
 describe('RBAC', () => {
   it('without watch, the service still runs and the missing rule is named', async () => {
     const ns = await createNamespace('nowatch');
-    const account = await admin().serviceAccount(ns, [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }]);
+    const rules = documentedRole().rules.map((rule) => ({ ...rule, verbs: rule.verbs.filter((verb) => verb !== 'watch') }));
+    const account = await admin().serviceAccount(ns, rules);
     await admin().createPod(ns, 'redis-0', { app: 'redis' });
     const file = writeElection(join(tempDir('nowatch'), 'election.toml'), electionText('leader'));
     const cli = startCli(['run', '-c', file, '--', 'sleep', '600'], podEnv(ns, 'redis-0', account.dir));

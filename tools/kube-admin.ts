@@ -26,6 +26,14 @@ export function documentedRole(): { rules: V1PolicyRule[] } {
   return role;
 }
 
+export interface Owner {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller: boolean;
+}
+
 export class KubeAdmin {
   readonly core: CoreV1Api;
   readonly rbac: RbacAuthorizationV1Api;
@@ -44,11 +52,20 @@ export class KubeAdmin {
     return name;
   }
 
-  createPod(namespace: string, name: string, labels: Record<string, string> = {}): Promise<V1Pod> {
+  /**
+   * An object to own a group of pods, standing in for their StatefulSet. A ConfigMap: the garbage collector
+   * deletes pods whose owner does not exist, and a real StatefulSet's controller would manage them itself.
+   */
+  async createOwner(namespace: string, name: string): Promise<Owner> {
+    const owner = await this.core.createNamespacedConfigMap({ namespace, body: { metadata: { name } } });
+    return { apiVersion: 'v1', kind: 'ConfigMap', name, uid: owner.metadata!.uid!, controller: true };
+  }
+
+  createPod(namespace: string, name: string, labels: Record<string, string> = {}, owner?: Owner): Promise<V1Pod> {
     return this.core.createNamespacedPod({
       namespace,
       body: {
-        metadata: { name, labels },
+        metadata: { name, labels, ...(owner ? { ownerReferences: [owner] } : {}) },
         spec: { serviceAccountName, automountServiceAccountToken: false, containers: [{ name: 'main', image: 'redis' }] },
       },
     });

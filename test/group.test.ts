@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { controllerOf, groupMembers, planPromotion } from '../src/group.ts';
+import type { Pod } from '../src/kube.ts';
+import { defaultLabelScheme } from '../src/labels.ts';
+
+function pod(name: string, { owner, role, rv = '1' }: { owner?: string; role?: string; rv?: string } = {}): Pod {
+  return {
+    metadata: {
+      name,
+      resourceVersion: rv,
+      labels: role ? { app: 'redis', role } : { app: 'redis' },
+      ownerReferences: owner ? [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'redis', uid: owner, controller: true }] : undefined,
+    },
+  };
+}
+
+describe('groupMembers', () => {
+  const pods = [pod('redis-0', { owner: 'a' }), pod('redis-1', { owner: 'a' }), pod('other-0', { owner: 'b' }), pod('bare')];
+  it('defaults to the pods with the same controller', () => {
+    expect(groupMembers(pods, pods[0]!, {}).map((p) => p.metadata!.name)).toEqual(['redis-0', 'redis-1']);
+  });
+  it('takes every pod the selector chose', () => {
+    expect(groupMembers(pods, pods[0]!, { selector: 'app=redis' })).toHaveLength(4);
+  });
+  it('is the pod alone when it has no controller and no selector', () => {
+    expect(groupMembers(pods, pods[3]!, {}).map((p) => p.metadata!.name)).toEqual(['bare']);
+  });
+  it('ignores owner references that are not the controller', () => {
+    const p: Pod = { metadata: { name: 'x', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'c', uid: 'c', controller: false }] } };
+    expect(controllerOf(p)).toBeUndefined();
+  });
+});
+
+describe('planPromotion', () => {
+  it('fences every other member, demotes the stale leaders, and writes each on the version it was read at', () => {
+    const members = [pod('redis-0', { role: 'leader', rv: '10' }), pod('redis-1', { role: 'follower', rv: '11' }), pod('redis-2', { rv: '12' }), pod('redis-3', { role: 'leader', rv: '13' })];
+    expect(planPromotion(members, 'redis-1', defaultLabelScheme)).toEqual({
+      selfIsLeader: false,
+      staleLeaders: ['redis-0', 'redis-3'],
+      peers: [
+        { name: 'redis-0', resourceVersion: '10', demote: true },
+        { name: 'redis-2', resourceVersion: '12', demote: false },
+        { name: 'redis-3', resourceVersion: '13', demote: true },
+      ],
+    });
+  });
+  it('knows when this member already leads alone', () => {
+    const plan = planPromotion([pod('redis-0', { role: 'leader' }), pod('redis-1', { role: 'follower' })], 'redis-0', defaultLabelScheme);
+    expect(plan.selfIsLeader).toBe(true);
+    expect(plan.staleLeaders).toEqual([]);
+  });
+});
