@@ -1,0 +1,180 @@
+// Failover simulation: many random leadership changes on a real API server, every label change on record.
+
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Owner } from '../tools/kube-admin.ts';
+import { runCli, startCli, type RunningCli } from './support/cli.ts';
+import { admin, createNamespace, podEnv } from './support/cluster.ts';
+import { electionText, renameElection, tempDir, writeElection, type State } from './support/election.ts';
+import { eventually } from './support/eventually.ts';
+import { LabelRecorder } from './support/recorder.ts';
+
+const transitions = 50;
+const seed = Number(process.env.FAILOVER_SEED ?? Date.now() % 1_000_000);
+
+/** mulberry32: a small seeded generator, so a failing sequence can be replayed with FAILOVER_SEED. */
+function random(seedValue: number) {
+  let a = seedValue >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return { next, pick: <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]! };
+}
+
+interface Group {
+  namespace: string;
+  saDir: string;
+  members: string[];
+  files: Map<string, string>;
+}
+
+async function createGroup(prefix: string, size: number): Promise<Group> {
+  const namespace = await createNamespace(prefix);
+  const saDir = (await admin().serviceAccount(namespace)).dir;
+  const owner: Owner = await admin().createOwner(namespace, 'redis');
+  const dir = tempDir(prefix);
+  const members = Array.from({ length: size }, (_, i) => `redis-${i}`);
+  const files = new Map<string, string>();
+  for (const m of members) {
+    await admin().createPod(namespace, m, { app: 'redis' }, owner);
+    files.set(m, join(dir, `${m}.toml`));
+  }
+  return { namespace, saDir, members, files };
+}
+
+/** Waits until exactly `leader` carries the leader value and every member in `followers` the follower value. */
+async function converged(g: Group, recorder: LabelRecorder, leader: string, followers: string[], what: string) {
+  await eventually(async () => {
+    const pods = await admin().core.listNamespacedPod({ namespace: g.namespace });
+    const roles = new Map(pods.items.map((p) => [p.metadata!.name!, p.metadata?.labels?.role ?? null]));
+    return roles.get(leader) === 'leader' && followers.every((f) => roles.get(f) === 'follower') && recorder.leaders().join() === leader;
+  }, { timeoutMs: 30_000, intervalMs: 25, what });
+  // The transition is complete: exactly one member of the group leads.
+  expect(recorder.leaders()).toEqual([leader]);
+}
+
+describe(`failover simulation (seed ${seed})`, () => {
+  describe('members running `run --watch`', () => {
+    let g: Group;
+    let recorder: LabelRecorder;
+    const wrappers = new Map<string, RunningCli>();
+
+    beforeAll(async () => {
+      g = await createGroup('failover-run', 4);
+      for (const m of g.members) writeElection(g.files.get(m)!, electionText(m === 'redis-0' ? 'leader' : 'follower'));
+      for (const m of g.members) {
+        wrappers.set(m, startCli(['run', '-c', g.files.get(m)!, '--timeout', '10', '--', 'sleep', '100000'], podEnv(g.namespace, m, g.saDir)));
+      }
+      recorder = new LabelRecorder(g.namespace);
+      await recorder.start();
+    });
+
+    afterAll(async () => {
+      recorder?.stop();
+      for (const w of wrappers.values()) {
+        w.signalGroup('SIGCONT');
+        w.signalGroup('SIGTERM');
+        await w.exited;
+      }
+    });
+
+    it(`${transitions} random transitions: partitions, late and duplicated files, elections in progress`, async () => {
+      const rng = random(seed);
+      let leader = 'redis-0';
+      await converged(g, recorder, leader, g.members.filter((m) => m !== leader), 'the first election');
+      const kinds = { plain: 0, partition: 0, late: 0, running: 0 };
+      const write = (m: string, state: State) => renameElection(g.files.get(m)!, electionText(state));
+
+      for (let t = 1; t <= transitions; t++) {
+        const next = rng.pick(g.members.filter((m) => m !== leader));
+        const others = g.members.filter((m) => m !== next);
+        const kind = rng.pick(['plain', 'partition', 'late', 'running'] as const);
+        kinds[kind]++;
+        const context = `transition ${t} (${kind}): ${leader} -> ${next}`;
+
+        if (kind === 'partition') {
+          // The old leader is cut off: its Supervisor renders nothing new and its wrapper cannot act.
+          const old = wrappers.get(leader)!;
+          old.signal('SIGSTOP');
+          for (const m of others.filter((m) => m !== leader)) write(m, 'follower');
+          write(next, 'leader');
+          await eventually(async () => recorder.leaders().join() === next, { timeoutMs: 30_000, what: `${context}: promotion` });
+          // Lost as soon as the new leader has run: it cannot clean its own label, the new leader did.
+          expect((await admin().podLabels(g.namespace, leader)).role).toBeUndefined();
+          // It rejoins: gossip tells it the result, and it runs again.
+          write(leader, 'follower');
+          old.signal('SIGCONT');
+        } else if (kind === 'late') {
+          for (const m of others) write(m, 'follower');
+          write(next, 'leader');
+          // The old leader's Supervisor still believes it leads, briefly, then learns the result.
+          write(leader, 'leader');
+          await new Promise((resolve) => setTimeout(resolve, rng.next() * 150));
+          write(leader, 'follower');
+        } else if (kind === 'running') {
+          for (const m of g.members) write(m, 'running');
+          await new Promise((resolve) => setTimeout(resolve, rng.next() * 100));
+          for (const m of others) write(m, 'follower');
+          write(next, 'leader');
+        } else {
+          await Promise.all(g.members.map(async (m) => write(m, m === next ? 'leader' : 'follower')));
+          const again = rng.pick(g.members);
+          write(again, again === next ? 'leader' : 'follower'); // a duplicated update
+        }
+        leader = next;
+        await converged(g, recorder, leader, others, context);
+      }
+
+      recorder.assertComplete();
+      expect(recorder.violations, `two leaders on record, seed ${seed}`).toEqual([]);
+      expect(Object.values(kinds).every((n) => n > 0), `every kind of transition happened: ${JSON.stringify(kinds)}`).toBe(true);
+      console.log(`run --watch simulation, seed ${seed}: ${transitions} transitions ${JSON.stringify(kinds)}, ${recorder.changes.length} pod changes recorded, no moment with two leaders`);
+    }, 600_000);
+  });
+
+  describe('members calling `apply` from their hooks', () => {
+    it(`${transitions} random transitions with concurrent, duplicated and partitioned hook runs`, async () => {
+      const g = await createGroup('failover-apply', 4);
+      const recorder = new LabelRecorder(g.namespace);
+      await recorder.start();
+      const rng = random(seed + 1);
+      const hook = (m: string, state: State) => {
+        const file = writeElection(`${g.files.get(m)!}.${state}`, electionText(state));
+        return runCli(['apply', '-c', file, '--timeout', '20'], podEnv(g.namespace, m, g.saDir));
+      };
+      let leader: string | undefined;
+      let duplicated = 0;
+      let partitioned = 0;
+      try {
+        for (let t = 1; t <= transitions; t++) {
+          const next = rng.pick(g.members.filter((m) => m !== leader));
+          // A partitioned old leader never runs its hook: only the new leader's run can take its label.
+          const cutOff = leader !== undefined && rng.next() < 0.4 ? leader : undefined;
+          if (cutOff) partitioned++;
+          const runs = g.members.filter((m) => m !== cutOff).map((m) => hook(m, m === next ? 'leader' : 'follower'));
+          if (rng.next() < 0.5) {
+            const twice = rng.pick(g.members.filter((m) => m !== cutOff));
+            runs.push(hook(twice, twice === next ? 'leader' : 'follower'));
+            duplicated++;
+          }
+          const results = await Promise.all(runs);
+          for (const r of results) expect(r.exitCode, r.stderr).toBe(0);
+          // Complete: every hook has run. Exactly the new leader leads.
+          expect(recorder.leaders(), `transition ${t}: -> ${next}`).toEqual([next]);
+          leader = next;
+        }
+        recorder.assertComplete();
+        expect(recorder.violations, `two leaders on record, seed ${seed + 1}`).toEqual([]);
+        expect(partitioned).toBeGreaterThan(0);
+        expect(duplicated).toBeGreaterThan(0);
+        console.log(`apply simulation, seed ${seed + 1}: ${transitions} transitions, ${partitioned} with a partitioned old leader, ${duplicated} with a duplicated hook run, ${recorder.changes.length} pod changes recorded, no moment with two leaders`);
+      } finally {
+        recorder.stop();
+      }
+    }, 600_000);
+  });
+});
