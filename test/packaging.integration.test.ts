@@ -33,7 +33,8 @@ describe('Habitat plans', () => {
       do_build
       do_install
       echo "$pkg_prefix"`;
-    const built = await execa('bash', ['-c', harness], { env: { PATH: process.env.PATH, HOME: process.env.HOME }, extendEnv: false, reject: false });
+    // The build keeps the machine's environment (npm needs its CA and registry settings), as hab pkg build does.
+    const built = await execa('bash', ['-c', harness], { reject: false, stdin: 'ignore' });
     expect(built.exitCode, built.stderr).toBe(0);
     const prefix = built.stdout.trim().split('\n').at(-1)!;
     expect(prefix).toContain('/pkgs/core/hab-pod-role/0.1.0/');
