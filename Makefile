@@ -23,12 +23,13 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 deps: node_modules/.package-lock.json
 
-# The tests run the real redis-server; openssl makes the control plane's certificates.
+# The tests run the real redis-server; openssl makes the control plane's certificates; iproute2 gives
+# each Redis member a network namespace of its own, as a pod has.
 system-deps:
-	@command -v redis-server >/dev/null && command -v openssl >/dev/null || { \
-	  echo "installing redis-server and openssl from Debian's packages"; \
+	@command -v redis-server >/dev/null && command -v openssl >/dev/null && command -v ip >/dev/null || { \
+	  echo "installing redis-server, openssl and iproute2 from Debian's packages"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server openssl >/dev/null; }
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools openssl iproute2 >/dev/null; }
 
 build: deps
 	node tools/bundle.mjs

@@ -92,28 +92,33 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
   const { identity, scheme, dryRun } = request;
   const sentBefore = client.requestsSent;
   const write = { dryRun: dryRun === 'server' };
+  // Demotions made in a round that then lost a race still happened: they are reported and recorded.
+  const demoted = new Map<string, Pod>();
   for (let round = 1; ; round++) {
     try {
       const { self, members } = await readGroup(client, identity, request.group);
       const plan = planFor(self.metadata?.labels, identity, scheme, scheme.leader, request.force);
       const promotion = planPromotion(members, identity.name, scheme);
       if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
-        return { identity, plan, dryRun, demoted: [], requestsSent: client.requestsSent - sentBefore };
+        return { identity, plan, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
       }
       // A fence value never repeats, so even a member with nothing to change gets a new resourceVersion.
       const fence = `${identity.name}/${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-      await Promise.all(promotion.peers.map((peer) =>
-        client.patchPod(identity.namespace, peer.name, {
-          metadata: {
-            resourceVersion: peer.resourceVersion,
-            annotations: { [fenceAnnotation]: fence, ...(peer.demote ? { [changedAtAnnotation]: new Date().toISOString() } : {}) },
-            ...(peer.demote ? { labels: { [scheme.key]: null } } : {}),
-          },
-        }, write).catch((error: unknown) => {
+      await Promise.all(promotion.peers.map(async (peer) => {
+        try {
+          await client.patchPod(identity.namespace, peer.name, {
+            metadata: {
+              resourceVersion: peer.resourceVersion,
+              annotations: { [fenceAnnotation]: fence, ...(peer.demote ? { [changedAtAnnotation]: new Date().toISOString() } : {}) },
+              ...(peer.demote ? { labels: { [scheme.key]: null } } : {}),
+            },
+          }, write);
+          if (peer.demote) demoted.set(peer.name, members.find((m) => m.metadata?.name === peer.name)!);
+        } catch (error) {
           // A member deleted since the list carries no label and can promote nothing: it needs no fence.
           if (statusOf(error) !== 404) throw error;
-        }),
-      ));
+        }
+      }));
       const patched = await client.patchPod(identity.namespace, identity.name, {
         metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', ...rolePatch(scheme.key, scheme.leader).metadata },
       }, write);
@@ -122,12 +127,10 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
         const byWhom = `pod ${identity.namespace}/${identity.name}`;
         await recordEvents(client, log, [
           ...(plan.patch ? [roleEvent(self, 'RolePromoted', `${scheme.key}=${scheme.leader} set by this member: ${electionState(request.election)}`, identity)] : []),
-          ...members
-            .filter((m) => promotion.staleLeaders.includes(m.metadata?.name ?? ''))
-            .map((m) => roleEvent(m, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by ${byWhom}, which the election made leader`, identity)),
+          ...[...demoted.values()].map((m) => roleEvent(m, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by ${byWhom}, which the election made leader`, identity)),
         ]);
       }
-      return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader) }, dryRun, demoted: promotion.staleLeaders, requestsSent: client.requestsSent - sentBefore };
+      return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
     } catch (error) {
       if (!lostRace(error) || client.deadlinePassed()) throw error;
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });

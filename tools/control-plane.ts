@@ -94,11 +94,11 @@ export async function startControlPlane(options: { dir: string; binDir: string; 
   }
 }
 
-function apiserverArgs(state: State, port: number, extra: string[]): string[] {
+function apiserverArgs(state: State, port: number, extra: string[], bindAddress = '127.0.0.1'): string[] {
   const { dir } = state;
   return [
     `--etcd-servers=${state.etcdUrl}`,
-    '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${port}`,
+    `--bind-address=${bindAddress}`, `--advertise-address=${bindAddress}`, `--secure-port=${port}`,
     `--cert-dir=${join(dir, 'certs')}`,
     `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
     `--client-ca-file=${state.caFile}`,
@@ -121,14 +121,16 @@ export interface ExtraApiServer {
   restart(): Promise<void>;
 }
 
-export async function startExtraApiServer(dir: string, deadlineMs = 60_000): Promise<ExtraApiServer> {
+export async function startExtraApiServer(dir: string, options: { bindAddress?: string; deadlineMs?: number } = {}): Promise<ExtraApiServer> {
   const state = readState(resolve(dir));
   if (!state) throw new Error(`no control plane in ${dir}`);
-  const [port] = await freePorts(1);
-  const server = `https://127.0.0.1:${port}`;
+  const bindAddress = options.bindAddress ?? '127.0.0.1';
+  const deadlineMs = options.deadlineMs ?? 60_000;
+  const [port] = await freePorts(1, bindAddress);
+  const server = `https://${bindAddress}:${port}`;
   let pid = 0;
   const launch = async () => {
-    pid = startDaemon(join(state.binDir, 'kube-apiserver'), apiserverArgs(state, port!, []), join(state.dir, `kube-apiserver-${port}.log`));
+    pid = startDaemon(join(state.binDir, 'kube-apiserver'), apiserverArgs(state, port!, [], bindAddress), join(state.dir, `kube-apiserver-${port}.log`));
     // Recorded with the others, so stopping the control plane stops it too.
     const current = readState(state.dir)!;
     current.pids.push({ name: `kube-apiserver-${port}`, pid });
@@ -190,7 +192,8 @@ function writeCredentials(dir: string): Pick<ControlPlane, 'caFile' | 'caPem' | 
     openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=kube-apiserver',
       '-keyout', at('apiserver.key'), '-out', at('apiserver.csr'));
     writeFileSync(at('apiserver.ext'),
-      'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n' +
+      // 198.18.0.1 and 198.18.1.1: the bridges of the pod networks the Redis tests and the demo build.
+      'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:198.18.0.1,IP:198.18.1.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n' +
       'extendedKeyUsage=serverAuth\n');
     openssl('x509', '-req', '-in', at('apiserver.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial',
       '-days', '3650', '-extfile', at('apiserver.ext'), '-out', at('apiserver.crt'));
@@ -258,10 +261,10 @@ function get(url: string, auth?: { caPem: string; adminToken: string }): Promise
 }
 
 /** Ports the kernel hands out now; good enough on a machine where only these tests bind loopback ports. */
-export async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(Array.from({ length: count }, () => new Promise<import('node:net').Server>((ok) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => ok(s));
+    s.listen(0, host, () => ok(s));
   })));
   const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));

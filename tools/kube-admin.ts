@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubeConfig, loadAllYaml, RbacAuthorizationV1Api, type V1Pod, type V1PolicyRule } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, loadAllYaml, RbacAuthorizationV1Api, type V1Pod, type V1PolicyRule } from '@kubernetes/client-node';
 import type { ControlPlane } from './control-plane.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
@@ -37,6 +37,7 @@ export interface Owner {
 export class KubeAdmin {
   readonly core: CoreV1Api;
   readonly rbac: RbacAuthorizationV1Api;
+  readonly discovery: DiscoveryV1Api;
   private readonly plane: ControlPlane;
 
   constructor(plane: ControlPlane) {
@@ -45,6 +46,7 @@ export class KubeAdmin {
     kc.loadFromFile(plane.kubeconfig);
     this.core = kc.makeApiClient(CoreV1Api);
     this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    this.discovery = kc.makeApiClient(DiscoveryV1Api);
   }
 
   async createNamespace(name: string): Promise<string> {
@@ -91,7 +93,12 @@ export class KubeAdmin {
         subjects: [{ kind: 'ServiceAccount', name, namespace }],
       },
     }).catch(ignoreConflict);
-    const token = await this.mintToken(namespace, name);
+    return this.mountToken(namespace, name);
+  }
+
+  /** Mounts a token for an existing service account (one the manifests created), as the kubelet would. */
+  async mountToken(namespace: string, serviceAccount: string): Promise<ServiceAccountMount> {
+    const token = await this.mintToken(namespace, serviceAccount);
     const dir = mkdtempSync(join(tmpdir(), 'hab-pod-role-sa-'));
     writeFileSync(join(dir, 'token'), token);
     writeFileSync(join(dir, 'ca.crt'), this.plane.caPem);
