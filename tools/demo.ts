@@ -1,79 +1,88 @@
-// `make demo`: three members of a service group on a real control plane, labelled by hab-pod-role through a failover.
+// `make demo`: the Redis example on a real control plane, narrated: election, replication, failover, the Service following.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { buildControlPlane, startControlPlane, stopControlPlane } from './control-plane.ts';
-import { KubeAdmin, podEnv } from './kube-admin.ts';
+import { RedisExample } from '../test/support/redis-example.ts';
+import { eventually } from '../test/support/eventually.ts';
+import { buildControlPlane, startControlPlane, stopControlPlane, type ControlPlane } from './control-plane.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
-const cli = join(repoRoot, 'dist/hab-pod-role.mjs');
-const members = ['redis-0', 'redis-1', 'redis-2'];
-const namespace = 'demo';
-
 const bold = (s: string) => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const say = (s: string) => console.log(`\n${bold(`== ${s}`)}`);
+const show = (text: string) => console.log(text.trimEnd().replace(/^/gm, '   '));
 
-/** What the Supervisor renders from config/election.toml for one member. */
-function electionFile(dir: string, member: string, leader: string | undefined, finished = true): string {
-  const path = join(dir, `${member}.toml`);
-  writeFileSync(path, `[election]\nleader = ${member === leader}\nfollower = ${leader !== undefined && member !== leader}\nfinished = ${finished}\n`);
-  return path;
+if (process.getuid?.() !== 0) {
+  console.error('demo: each Redis member gets a network namespace of its own (as a pod has), which needs root; run it as root.');
+  process.exit(77);
 }
 
 const clusterDir = mkdtempSync(join(tmpdir(), 'hab-pod-role-demo-'));
+let example: RedisExample | undefined;
 try {
-  say('Starting etcd, kube-apiserver and kube-controller-manager on loopback');
-  const binDir = buildControlPlane();
-  const plane = await startControlPlane({ dir: clusterDir, binDir });
-  const kubectl = (...args: string[]) =>
-    execFileSync(join(binDir, 'kubectl'), [`--kubeconfig=${plane.kubeconfig}`, '-n', namespace, ...args], { encoding: 'utf8' });
-  console.log(`API server ${plane.server} (Kubernetes ${kubectl('version', '-o', 'json').match(/"gitVersion": "([^"]+)"/g)?.at(-1)?.split('"')[3]})`);
+  say('A real control plane on this machine: etcd, kube-apiserver, kube-controller-manager');
+  const plane = await startControlPlane({ dir: clusterDir, binDir: buildControlPlane() });
+  console.log(`   API server ${plane.server}`);
 
-  say('Three pods of a StatefulSet-like group, and the service account with the README\'s Role (pods get, patch)');
-  const admin = new KubeAdmin(plane);
-  await admin.createNamespace(namespace);
-  const account = await admin.serviceAccount(namespace);
-  for (const m of members) await admin.createPod(namespace, m, { app: 'redis' });
-  process.stdout.write(kubectl('get', 'pods', '-L', 'role'));
+  say('kubectl apply --server-side -k examples/redis/kubernetes; a kubelet stand-in gives each pod an IP');
+  example = await RedisExample.start(plane, 'demo', 1);
+  show((await example.kubectl('get', 'statefulset,services,pods', '-o', 'wide')).stdout);
 
-  const files = mkdtempSync(join(tmpdir(), 'hab-pod-role-demo-files-'));
-  const hook = async (member: string, file: string) => {
-    console.log(`$ hab-pod-role apply --config ${member}.toml      # the hook of ${member}`);
-    const run = await execa(process.execPath, [cli, 'apply', '--config', file], {
-      env: podEnv(namespace, member, account.dir, plane.server),
-      reject: false,
-      all: true,
-    });
-    console.log(`${run.all}\n(exit ${run.exitCode})`);
-  };
+  say('The Supervisors elect redis-0. Each member\'s run hook: hab-pod-role run -- redis-server');
+  await example.elect('redis-0');
+  await eventually(async () => Object.values(await example!.probe()).every(Boolean), { what: 'Redis answering', timeoutMs: 30_000 });
+  await eventually(async () => (await example!.kubelet.readyEndpoints('redis-follower')).length === 2, { what: 'the follower endpoints' });
+  show(example.members.get('redis-0')!.output.filter((l) => l.includes('hab-pod-role:')).join('\n'));
+  await table(plane, example);
 
-  say('The Supervisor elects redis-0; each member\'s hook runs hab-pod-role');
-  for (const m of members) await hook(m, electionFile(files, m, 'redis-0'));
-  process.stdout.write(kubectl('get', 'pods', '-L', 'role'));
+  await example.replicating('redis-0');
+  say('A write through redis-leader, acknowledged by both replicas, read back through redis-follower');
+  await narrate(example, 'redis-leader', 'set', 'greeting', 'hello from the leader');
+  await narrate(example, 'redis-leader', 'wait', '2', '1000');
+  await narrate(example, 'redis-follower', 'get', 'greeting');
 
-  say('redis-0 dies and a new election starts: the survivors become routable as neither while it runs');
-  for (const m of members.slice(1)) await hook(m, electionFile(files, m, 'redis-0', false));
-  process.stdout.write(kubectl('get', 'pods', '-L', 'role'));
-  console.log('(redis-0 is down, so its own hook cannot run: its label is as it left it)');
+  say('redis-0 fails. Its pod keeps role=leader: a dead member cannot clean its own label');
+  await example.fail('redis-0');
+  await example.probe();
+  await table(plane, example);
 
-  say('redis-0 rejoins as a follower, redis-1 wins');
-  for (const m of ['redis-0', 'redis-1', 'redis-2']) await hook(m, electionFile(files, m, 'redis-1'));
-  process.stdout.write(kubectl('get', 'pods', '-L', 'role'));
+  say('The survivors elect redis-1; the Supervisor re-renders config and runs the reconfigure hooks');
+  await example.elect(undefined, 'running');
+  console.log(`   ${JSON.stringify(await example.elect('redis-1'))}`);
+  await eventually(async () => (await example!.kubelet.readyEndpoints('redis-leader')).map((e) => e.pod).join() === 'redis-1', { what: 'the leader Service switching' });
+  show(example.members.get('redis-1')!.output.filter((l) => l.includes('reconfigure')).join('\n'));
+  await table(plane, example);
 
-  say('A broken election file is refused with one sentence and exit 65; the pod keeps its label');
-  const broken = join(files, 'redis-2.toml');
-  writeFileSync(broken, '[election]\nleader = \nfollower = true\n');
-  await hook('redis-2', broken);
-  process.stdout.write(kubectl('get', 'pods', '-L', 'role'));
+  await example.replicating('redis-1');
+  say('Writes go to the new leader and replicate; the data from before the failover is there');
+  await narrate(example, 'redis-leader', 'get', 'greeting');
+  await narrate(example, 'redis-leader', 'set', 'after', 'the failover');
+  await eventually(async () => (await example!.redisVia('redis-follower', 'get', 'after')) === 'the failover', { what: 'replication to redis-2' });
+  await narrate(example, 'redis-follower', 'get', 'after');
+  show((await example.kubectl('get', 'events', '--field-selector', 'reason=RoleDemoted', '-o', 'custom-columns=POD:.involvedObject.name,REASON:.reason,MESSAGE:.message')).stdout);
 
-  say('Done: stopping the control plane');
-  rmSync(files, { recursive: true, force: true });
-  rmSync(account.dir, { recursive: true, force: true });
+  say('Done: stopping the members, the network and the control plane');
 } finally {
+  await example?.stop();
   await stopControlPlane(clusterDir);
   rmSync(clusterDir, { recursive: true, force: true });
+}
+
+/** The tool's own view of the group, and the Services' endpoints as the EndpointSlice controller sees them. */
+async function table(plane: ControlPlane, ex: RedisExample) {
+  const status = await execa(process.execPath, [join(repoRoot, 'dist/hab-pod-role.mjs'), 'status', '--pod', 'redis-1', '-n', ex.namespace, '--kubeconfig', plane.kubeconfig], { reject: false });
+  console.log(`   $ hab-pod-role status          (exit ${status.exitCode})`);
+  show(status.stdout);
+  if (status.stderr) show(status.stderr);
+  for (const service of ['redis-leader', 'redis-follower']) {
+    const endpoints = await ex.kubelet.readyEndpoints(service);
+    console.log(`   ${service.padEnd(15)} -> ${endpoints.map((e) => `${e.pod} (${e.ip})`).join(', ') || '(no ready endpoint)'}`);
+  }
+}
+
+async function narrate(ex: RedisExample, service: string, ...args: string[]) {
+  console.log(`   $ redis-cli -h ${service} ${args.join(' ')}`);
+  show(await ex.redisVia(service, ...args));
 }

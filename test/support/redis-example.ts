@@ -123,6 +123,14 @@ export class RedisExample {
     return ready;
   }
 
+  /** Until every live member but `leader` replicates it with its link up (the initial sync done). */
+  async replicating(leader: Member): Promise<void> {
+    const ip = this.network.ips.get(leader)!;
+    for (const m of [...this.alive].filter((m) => m !== leader)) {
+      await eventually(async () => new RegExp(`^slave\n${ip.replaceAll('.', '\\.')}\n6379\nconnected`).test(await this.redis(m, 'role')), { what: `${m} replicating ${leader}`, timeoutMs: 30_000 });
+    }
+  }
+
   /** redis-cli against a member's pod IP (from the host, as a client in the cluster would connect). */
   async redis(m: Member | string, ...args: string[]): Promise<string> {
     const ip = this.network.ips.get(m as Member) ?? m;
