@@ -9,11 +9,12 @@ NODE_BIN := $(shell bash tools/provision-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help deps system-deps build control-plane typecheck test test-unit demo cluster-up cluster-down clean
+.PHONY: help deps system-deps build control-plane typecheck test test-unit demo bench cluster-up cluster-down clean
 
 help:
 	@echo "make demo           run the demonstration against a local control plane"
 	@echo "make test           typecheck, unit and integration tests (builds what they need)"
+	@echo "make bench          benchmarks against kubectl, results in bench/RESULTS.md"
 	@echo "make build          bundle dist/hab-pod-role.mjs"
 	@echo "make cluster-up     start a control plane on loopback, kubeconfig in .cluster/kubeconfig"
 	@echo "make cluster-down   stop it"
@@ -48,6 +49,11 @@ test-unit: deps
 
 demo: build control-plane
 	node tools/demo.ts
+
+# Benchmarks against kubectl on a real control plane; writes bench/RESULTS.md. Not part of `make test`.
+bench: build control-plane system-deps
+	@command -v /usr/bin/time >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+	node bench/bench.ts
 
 cluster-up: control-plane
 	node tools/control-plane.ts up .cluster

@@ -191,7 +191,7 @@ async function recordEvents(client: KubeClient, log: Logger, events: Record<stri
 }
 
 /** A client for one run, with the deadline and timeouts the options give. */
-export function connect(credentials: Credentials, reload: () => Credentials, options: Pick<CommonOptions, 'timeout' | 'requestTimeout'>, log: Logger): KubeClient {
+export function connect(credentials: Credentials, reload: () => Promise<Credentials>, options: Pick<CommonOptions, 'timeout' | 'requestTimeout'>, log: Logger): KubeClient {
   return new KubeClient({
     credentials,
     reloadCredentials: reload,

@@ -8,7 +8,7 @@ import { readElectionFile } from './election.ts';
 import { resolvePodIdentity } from './identity.ts';
 import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
-import { loadCredentials } from './kubeconfig.ts';
+import { loadCredentials } from './credentials.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
 import { prepareRun, type RunOptions } from './run.ts';
 import { chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
@@ -112,7 +112,7 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
     return outcome;
   }
   const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir: request.serviceAccountDir };
-  const credentials = loadCredentials(inputs);
+  const credentials = await loadCredentials(inputs);
   log.debug('credentials', { from: credentials.source, server: credentials.server });
   const client = connect(credentials, () => loadCredentials(inputs), options, log);
   try {
@@ -130,7 +130,7 @@ async function status(options: CommonOptions & { output: 'table' | 'json' }, log
   const group = { selector: options.groupSelector ?? file?.group.selector };
   const identity = resolvePodIdentity(options, serviceAccountDir);
   const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir };
-  const client = connect(loadCredentials(inputs), () => loadCredentials(inputs), options, log);
+  const client = connect(await loadCredentials(inputs), () => loadCredentials(inputs), options, log);
   try {
     const { members } = await readGroup(client, identity, group);
     const rows = statusRows(members, scheme);

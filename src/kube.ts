@@ -18,7 +18,7 @@ export const fieldManager = 'hab-pod-role';
 export interface KubeClientOptions {
   credentials: Credentials;
   /** Loads the credentials afresh: a 401 is retried once with a re-read token before it is reported. */
-  reloadCredentials: () => Credentials;
+  reloadCredentials: () => Promise<Credentials>;
   /** --timeout: how long one operation (its requests and retries together) may take. */
   timeoutSeconds: number;
   requestTimeoutMs: number;
@@ -62,6 +62,7 @@ export class KubeClient {
   requestsSent = 0;
   private credentials: Credentials;
   private reloaded = false;
+  private reloadDue = false;
   private closed = false;
   private agent: https.Agent | undefined;
   private readonly options: KubeClientOptions;
@@ -215,9 +216,7 @@ export class KubeClient {
       if (error.status === 401 && !this.reloaded) {
         // A rotated token: the file on disk is newer than the copy in memory. Re-read once, at once.
         this.reloaded = true;
-        this.credentials = this.options.reloadCredentials();
-        this.agent?.destroy();
-        this.agent = undefined;
+        this.reloadDue = true;
         return { retry: true, notBeforeMs: 0 };
       }
       if (retryableStatuses.has(error.status)) return { retry: true, notBeforeMs: retryAfterMs(error.retryAfter, Date.now()) };
@@ -231,6 +230,12 @@ export class KubeClient {
 
   /** Headers and a connection pool for the next request, with credentials resolved afresh (a rotated token is re-read). */
   private async prepare(): Promise<{ headers: Record<string, string>; agent: https.Agent }> {
+    if (this.reloadDue) {
+      this.reloadDue = false;
+      this.credentials = await this.options.reloadCredentials();
+      this.agent?.destroy();
+      this.agent = undefined;
+    }
     const { authorization, ca, cert, key, servername } = await this.credentials.resolve();
     this.agent ??= new https.Agent({
       keepAlive: true,

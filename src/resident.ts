@@ -25,7 +25,7 @@ export async function runResident(argv: string[]): Promise<number> {
     const credentials = credentialsFromHandoff(handoff.credentials);
     client = new KubeClient({
       credentials,
-      reloadCredentials: () => credentialsFromHandoff(handoff.credentials!),
+      reloadCredentials: async () => credentialsFromHandoff(handoff.credentials!),
       timeoutSeconds: handoff.timeout,
       requestTimeoutMs: handoff.requestTimeout * 1000,
       log,

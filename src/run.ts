@@ -4,7 +4,7 @@ import { applyLabel, connect, describeOutcome, prepareApply, type ApplyRequest }
 import type { CredentialsHandoff } from './credentials.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import type { KubeClient } from './kube.ts';
-import { loadCredentials } from './kubeconfig.ts';
+import { loadCredentials } from './credentials.ts';
 import type { LogFormat, Logger } from './log.ts';
 import type { CommonOptions } from './settings.ts';
 
@@ -42,7 +42,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
   try {
     request = await prepareApply(options, log);
     const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir: request.serviceAccountDir };
-    const loaded = loadCredentials(inputs);
+    const loaded = await loadCredentials(inputs);
     credentials = await loaded.handoff();
     client = connect(loaded, () => loadCredentials(inputs), options, log);
     const outcome = await applyLabel(client, request, log);

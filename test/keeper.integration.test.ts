@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExtraApiServer } from '../tools/control-plane.ts';
-import { startCli, type RunningCli } from './support/cli.ts';
+import { runCli, startCli, type RunningCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace, documentedRole, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
@@ -77,6 +78,36 @@ describe('drift repair', () => {
     expect(m.cli.stderr()).toContain('changed by someone else, restoring it');
     await labelByHand(m.name, null);
     await becomes(m.role, 'leader', 'the hand-removed label restored');
+  });
+});
+
+describe('credentials', () => {
+  it('uses a rotated token from the next request on, after the old one stopped working', async () => {
+    const ns = await createNamespace('rotate');
+    const account = await admin().serviceAccount(ns);
+    await admin().createPod(ns, 'redis-0', { app: 'redis' });
+    const file = writeElection(join(tempDir('rotate'), 'election.toml'), electionText('follower'));
+    const cli = startCli(['run', '-c', file, '--', 'sleep', '600'], podEnv(ns, 'redis-0', account.dir));
+    running.push(cli);
+    await eventually(async () => (await admin().podLabels(ns, 'redis-0')).role === 'follower', { what: 'the first label' });
+
+    // Recreating the service account invalidates every token it had; the kubelet then swaps in a new one.
+    await admin().core.deleteNamespacedServiceAccount({ namespace: ns, name: 'hab-pod-role' });
+    await admin().core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'hab-pod-role' } } });
+    const fresh = await admin().mintToken(ns, 'hab-pod-role');
+    writeFileSync(join(account.dir, 'token.new'), fresh);
+    renameSync(join(account.dir, 'token.new'), join(account.dir, 'token'));
+
+    // The old token is dead: a run that still had it would be refused.
+    const stale = tempDir('stale-token');
+    writeFileSync(join(stale, 'token'), account.token);
+    writeFileSync(join(stale, 'ca.crt'), controlPlane().caPem);
+    expect((await runCli(['apply', '-c', file], podEnv(ns, 'redis-0', stale))).exitCode).toBe(77);
+
+    writeElection(file, electionText('leader'));
+    await eventually(async () => (await admin().podLabels(ns, 'redis-0')).role === 'leader', { what: 'a change made with the new token' });
+    expect(cli.stderr()).not.toContain(account.token);
+    expect(cli.stderr()).not.toContain(fresh);
   });
 });
 

@@ -1,0 +1,232 @@
+// `make bench`: hab-pod-role against kubectl on a real control plane; writes bench/RESULTS.md. Never part of the tests.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig, Watch, type V1EndpointSlice } from '@kubernetes/client-node';
+import { buildControlPlane, startControlPlane, stopControlPlane, type ControlPlane } from '../tools/control-plane.ts';
+import { KubeAdmin, podEnv } from '../tools/kube-admin.ts';
+import { KubeletStandIn } from '../test/support/kubelet.ts';
+import { electionText, tempDir, type State } from '../test/support/election.ts';
+import { eventually } from '../test/support/eventually.ts';
+
+const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
+const cli = join(repoRoot, 'dist/hab-pod-role.mjs');
+const kubectlPath = '/usr/lib/google-cloud-sdk/bin/kubectl.1.33'; // the machine's kubectl of the same minor version
+const runs = Number(process.env.BENCH_RUNS ?? 30);
+const failovers = Number(process.env.BENCH_FAILOVERS ?? 50);
+const residentSeconds = Number(process.env.BENCH_RESIDENT_SECONDS ?? 60);
+const members = ['redis-0', 'redis-1', 'redis-2'];
+const ns = 'bench';
+
+const quantile = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+};
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
+
+/** Runs a command under GNU time: wall time measured here, peak resident set size from time(1). */
+function timed(command: string[], env: Record<string, string>): Promise<{ wallMs: number; peakKb: number; code: number }> {
+  return new Promise((done) => {
+    const started = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', '%M', ...command], { env: { PATH: process.env.PATH!, HOME: '/nonexistent', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    child.on('exit', (code) => done({ wallMs: performance.now() - started, peakKb: Number(err.trim().split('\n').at(-1)), code: code ?? -1 }));
+  });
+}
+
+const dir = tempDir('bench');
+const clusterDir = join(dir, 'cluster');
+const auditLog = join(clusterDir, 'audit.log');
+writeFileSync(join(dir, 'audit-policy.yaml'), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n');
+const lines: string[] = [];
+const report = (s = '') => {
+  console.log(s);
+  lines.push(s);
+};
+
+let plane: ControlPlane | undefined;
+try {
+  const binDir = buildControlPlane();
+  plane = await startControlPlane({ dir: clusterDir, binDir, apiserverArgs: [`--audit-policy-file=${join(dir, 'audit-policy.yaml')}`, `--audit-log-path=${auditLog}`] });
+  const admin = new KubeAdmin(plane);
+  await admin.createNamespace(ns);
+  const account = await admin.serviceAccount(ns);
+  const owner = await admin.createOwner(ns, 'redis');
+  const kubelet = new KubeletStandIn(admin, ns, 'node-bench');
+  await kubelet.register();
+  // Pod IPs from the range reserved for network tests; nothing is sent to them, they only fill EndpointSlices.
+  const ips = new Map(members.map((m, i) => [m, `198.18.2.${10 + i}`]));
+  for (const m of members) {
+    await admin.createPod(ns, m, { app: 'redis' }, owner);
+    await kubelet.bind(m);
+    await kubelet.report(m, ips.get(m)!, true);
+  }
+  await admin.core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'redis-leader' }, spec: { selector: { app: 'redis', role: 'leader' }, ports: [{ port: 6379 }] } } });
+  // kubectl with the very credentials hab-pod-role uses: the service account's token and CA.
+  const kubeconfig = join(dir, 'sa.kubeconfig');
+  writeFileSync(kubeconfig, [
+    'apiVersion: v1', 'kind: Config', 'current-context: sa',
+    'clusters: [{name: c, cluster: {server: ' + plane.server + ', certificate-authority: ' + join(account.dir, 'ca.crt') + '}}]',
+    'users: [{name: sa, user: {tokenFile: ' + join(account.dir, 'token') + '}}]',
+    'contexts: [{name: sa, context: {cluster: c, user: sa, namespace: ' + ns + '}}]', '',
+  ].join('\n'));
+  const files = new Map<State, string>();
+  for (const state of ['leader', 'follower', 'standalone', 'running'] as State[]) {
+    files.set(state, join(dir, `${state}.toml`));
+    writeFileSync(files.get(state)!, electionText(state));
+  }
+  const env = (pod: string) => podEnv(ns, pod, account.dir, plane!.server);
+  const versions = {
+    node: process.version,
+    kubernetes: JSON.parse(execFileSync(join(binDir, 'kubectl'), [`--kubeconfig=${plane.kubeconfig}`, 'version', '-o', 'json'], { encoding: 'utf8' })).serverVersion.gitVersion,
+    kubectl: JSON.parse(execFileSync(kubectlPath, ['version', '--client', '-o', 'json'], { encoding: 'utf8' })).clientVersion.gitVersion,
+  };
+
+  // 1. Cold apply against kubectl label, alternating, each run really changing the label.
+  const ours: { wallMs: number; peakKb: number }[] = [];
+  const theirs: { wallMs: number; peakKb: number }[] = [];
+  for (let i = 0; i < runs; i++) {
+    const a = await timed([process.execPath, cli, 'apply', '-c', files.get(i % 2 ? 'standalone' : 'follower')!], env('redis-2'));
+    const k = await timed([kubectlPath, `--kubeconfig=${kubeconfig}`, 'label', 'pod', 'redis-1', '--overwrite', i % 2 ? 'role-' : 'role=follower'], {});
+    if (a.code !== 0 || k.code !== 0) throw new Error(`a cold run failed: hab-pod-role ${a.code}, kubectl ${k.code}`);
+    ours.push(a);
+    theirs.push(k);
+  }
+  const median = (xs: { wallMs: number; peakKb: number }[], key: 'wallMs' | 'peakKb') => quantile(xs.map((x) => x[key]), 0.5);
+
+  // 2. Failover convergence: election files rewritten -> the leader Service's EndpointSlice lists only the new leader.
+  const kc = new KubeConfig();
+  kc.loadFromFile(plane.kubeconfig);
+  let leaderEndpoints = '';
+  const waiters: { want: string; resolve: () => void }[] = [];
+  const watch = await new Watch(kc).watch(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, { labelSelector: 'kubernetes.io/service-name=redis-leader' }, (_type: string, slice: V1EndpointSlice) => {
+    leaderEndpoints = (slice.endpoints ?? []).filter((e) => e.conditions?.ready).map((e) => e.addresses[0]).sort().join();
+    for (const w of waiters.splice(0)) if (w.want === leaderEndpoints) w.resolve(); else waiters.push(w);
+  }, () => undefined);
+  const endpointIs = (want: string) => new Promise<void>((resolve) => (leaderEndpoints === want ? resolve() : waiters.push({ want, resolve })));
+
+  const convergence: Record<string, number[]> = { 'run --watch': [], 'apply from reconfigure': [] };
+  // Hook style: the two members whose result changed run `apply`, as their reconfigure hooks would.
+  let leader = 'redis-0';
+  await Promise.all(members.map((m) => timed([process.execPath, cli, 'apply', '-c', files.get(m === leader ? 'leader' : 'follower')!], env(m))));
+  await endpointIs(ips.get(leader)!);
+  for (let i = 0; i < failovers; i++) {
+    const next = members[(members.indexOf(leader) + 1) % members.length]!;
+    const started = performance.now();
+    const reached = endpointIs(ips.get(next)!);
+    await Promise.all([timed([process.execPath, cli, 'apply', '-c', files.get('follower')!], env(leader)), timed([process.execPath, cli, 'apply', '-c', files.get('leader')!], env(next))]);
+    await reached;
+    convergence['apply from reconfigure']!.push(performance.now() - started);
+    leader = next;
+  }
+  // Resident style: each member runs `run --watch`; the Supervisor renames new files over the old.
+  const memberFiles = new Map(members.map((m) => [m, join(dir, `${m}.toml`)]));
+  for (const m of members) writeFileSync(memberFiles.get(m)!, electionText(m === leader ? 'leader' : 'follower'));
+  const wrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', memberFiles.get(m)!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env(m) }, stdio: 'ignore', detached: true }));
+  const rename = (m: string, state: State) => {
+    writeFileSync(`${memberFiles.get(m)}.new`, electionText(state));
+    renameSync(`${memberFiles.get(m)}.new`, memberFiles.get(m)!);
+  };
+  await eventually(async () => leaderEndpoints === ips.get(leader), { what: 'the resident wrappers settling' });
+  await new Promise((r) => setTimeout(r, 1000));
+  for (let i = 0; i < failovers; i++) {
+    const next = members[(members.indexOf(leader) + 1) % members.length]!;
+    const started = performance.now();
+    const reached = endpointIs(ips.get(next)!);
+    rename(leader, 'follower');
+    rename(next, 'leader');
+    await reached;
+    convergence['run --watch']!.push(performance.now() - started);
+    leader = next;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // 3. Resident cost while the service idles, against a bare node process.
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+  const sample = (pid: number) => {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)![1]), cpuTicks: Number(stat[11]) + Number(stat[12]) };
+  };
+  await new Promise((r) => setTimeout(r, 5000));
+  const wrapperPid = wrappers[0]!.pid!;
+  const before = { wrapper: sample(wrapperPid), bare: sample(bare.pid!) };
+  const rss = { wrapper: [] as number[], bare: [] as number[] };
+  for (let t = 0; t < residentSeconds; t += 5) {
+    await new Promise((r) => setTimeout(r, 5000));
+    rss.wrapper.push(sample(wrapperPid).rssKb);
+    rss.bare.push(sample(bare.pid!).rssKb);
+  }
+  const after = { wrapper: sample(wrapperPid), bare: sample(bare.pid!) };
+  bare.kill();
+  for (const w of wrappers) process.kill(-w.pid!, 'SIGTERM');
+  watch.abort();
+
+  // 4. Requests per transition, from the API server's audit log.
+  const user = `system:serviceaccount:${ns}:hab-pod-role`;
+  const auditCount = () => readFileSync(auditLog, 'utf8').split('\n').filter((l) => l.includes(`"username":"${user}"`) && l.includes('"stage":"ResponseComplete"'));
+  const requests = async (pod: string, state: State) => {
+    const seen = auditCount().length;
+    await timed([process.execPath, cli, 'apply', '-c', files.get(state)!], env(pod));
+    await new Promise((r) => setTimeout(r, 1500)); // the audit log is written asynchronously
+    const entries = auditCount().slice(seen);
+    const events = entries.filter((l) => l.includes('"resource":"events"')).length;
+    return { total: entries.length, events };
+  };
+  await Promise.all(members.map((m) => timed([process.execPath, cli, 'apply', '-c', files.get(m === 'redis-0' ? 'leader' : 'follower')!], env(m))));
+  const load = {
+    'follower, unchanged': await requests('redis-1', 'follower'),
+    'leader, unchanged': await requests('redis-0', 'leader'),
+    'follower -> none (election running)': await requests('redis-1', 'running'),
+    'promotion, old leader ran its hook first': await (async () => { await requests('redis-0', 'follower'); return requests('redis-2', 'leader'); })(),
+    'promotion demoting a stale leader (partitioned)': await requests('redis-1', 'leader'),
+  };
+
+  // The record.
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  report('# Benchmark results');
+  report();
+  report(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${versions.node}, Kubernetes ${versions.kubernetes} (built from Go modules), kubectl ${versions.kubectl}.`);
+  report('Reproduce with `make bench` (environment: BENCH_RUNS, BENCH_FAILOVERS, BENCH_RESIDENT_SECONDS). The API server runs on this machine, so network time is near zero: the figures are the tools\' own cost.');
+  report();
+  report(`## 1. Cold apply (${runs} runs each, alternating, the label changed every run; same service-account token and CA)`);
+  report();
+  report('| command | median wall | p90 wall | median peak RSS |');
+  report('|---|---|---|---|');
+  report(`| \`hab-pod-role apply\` (GET, PATCH) | ${ms(median(ours, 'wallMs'))} | ${ms(quantile(ours.map((x) => x.wallMs), 0.9))} | ${mib(median(ours, 'peakKb'))} |`);
+  report(`| \`kubectl label pod --overwrite\` (GET, PATCH) | ${ms(median(theirs, 'wallMs'))} | ${ms(quantile(theirs.map((x) => x.wallMs), 0.9))} | ${mib(median(theirs, 'peakKb'))} |`);
+  report(`| ratio hab-pod-role / kubectl | ${(median(ours, 'wallMs') / median(theirs, 'wallMs')).toFixed(2)} | | ${(median(ours, 'peakKb') / median(theirs, 'peakKb')).toFixed(2)} |`);
+  report();
+  report(`## 2. Failover convergence (${failovers} failovers each, 3 members)`);
+  report();
+  report('From the election files of the old and new leader being rewritten to the `redis-leader` EndpointSlice listing only the new leader as ready (the real EndpointSlice controller, watched).');
+  report();
+  report('| style | p50 | p99 | max |');
+  report('|---|---|---|---|');
+  for (const [style, xs] of Object.entries(convergence)) report(`| ${style} | ${ms(quantile(xs, 0.5))} | ${ms(quantile(xs, 0.99))} | ${ms(Math.max(...xs))} |`);
+  report();
+  report(`## 3. Resident cost of \`run\` while the service idles (${residentSeconds} s, sampled every 5 s)`);
+  report();
+  report('| process | median RSS | CPU over the period |');
+  report('|---|---|---|');
+  report(`| \`hab-pod-role run --watch\` (file watch and pod watch open) | ${mib(quantile(rss.wrapper, 0.5))} | ${after.wrapper.cpuTicks - before.wrapper.cpuTicks} ticks (${((after.wrapper.cpuTicks - before.wrapper.cpuTicks) * 10).toFixed(0)} ms) |`);
+  report(`| bare \`node -e 'setInterval(...)'\` | ${mib(quantile(rss.bare, 0.5))} | ${after.bare.cpuTicks - before.bare.cpuTicks} ticks |`);
+  report('| `exec` of the service (apply from hooks) | 0 | 0 |');
+  report(`| ratio wrapper / bare node | ${(quantile(rss.wrapper, 0.5) / quantile(rss.bare, 0.5)).toFixed(2)} | |`);
+  report();
+  report('## 4. API requests per transition (audit log of the API server, user hab-pod-role)');
+  report();
+  report('| transition | requests | of which Events |');
+  report('|---|---|---|');
+  for (const [what, n] of Object.entries(load)) report(`| ${what} | ${n.total} | ${n.events} |`);
+  writeFileSync(join(repoRoot, 'bench/RESULTS.md'), `${lines.join('\n')}\n`);
+  console.log('\nwritten to bench/RESULTS.md');
+} finally {
+  if (plane) await stopControlPlane(clusterDir);
+  rmSync(dir, { recursive: true, force: true });
+}
