@@ -98,11 +98,12 @@ describe('credentials', () => {
     writeFileSync(join(account.dir, 'token.new'), fresh);
     renameSync(join(account.dir, 'token.new'), join(account.dir, 'token'));
 
-    // The old token is dead: a run that still had it would be refused.
+    // The old token is dead (once the API server's cache of successful authentications, about 10 s, lets go):
+    // a run that still had it is refused.
     const stale = tempDir('stale-token');
     writeFileSync(join(stale, 'token'), account.token);
     writeFileSync(join(stale, 'ca.crt'), controlPlane().caPem);
-    expect((await runCli(['apply', '-c', file], podEnv(ns, 'redis-0', stale))).exitCode).toBe(77);
+    await eventually(async () => (await runCli(['apply', '-c', file], podEnv(ns, 'redis-0', stale))).exitCode === 77, { what: 'the old token being refused', timeoutMs: 40_000, intervalMs: 1000 });
 
     writeElection(file, electionText('leader'));
     await eventually(async () => (await admin().podLabels(ns, 'redis-0')).role === 'leader', { what: 'a change made with the new token' });
