@@ -14,6 +14,8 @@ export interface Keeper {
 type Target = Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
 
 export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { debounceMs?: number; watchSeconds?: number } = {}): Keeper {
+  const debounceMs = options.debounceMs ?? 20;
+  const settleMs = debounceMs * 3;
   let value = start.value;
   let election = start.election;
   let running = false;
@@ -49,25 +51,28 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   };
 
   let reads = 0;
-  const fileChanged = async () => {
+  /** Reads the election file; applies it if it changed. Says whether it did. */
+  const fileChanged = async (): Promise<boolean> => {
     const read = ++reads;
     try {
       const file = await readElectionFile(start.configPath);
-      if (read !== reads) return; // a newer read is under way: the last state wins
+      if (read !== reads) return true; // a newer read is under way: the last state wins
       const next = labelValueFor(roleFor(file.election), start.scheme);
       const { key, leader, follower } = file.label;
       if ((key ?? start.scheme.key) !== start.scheme.key || (leader ?? start.scheme.leader) !== start.scheme.leader || (follower ?? start.scheme.follower) !== start.scheme.follower) {
         log.warn('the [label] table changed; the running wrapper keeps the key and values it started with until it restarts');
       }
       election = file.election;
-      if (next === value) return;
+      if (next === value) return false;
       value = next;
       repairs = 0;
       await reconcile('the election file changed');
+      return true;
     } catch (error) {
-      if (read !== reads) return;
+      if (read !== reads) return true;
       // Half-written or broken: never applied. The last good state stays on the pod until a good file arrives.
       log.error(`${(error as Error).message} Ignored until a valid file arrives; the label stays as it is.`);
+      return false;
     }
   };
 
@@ -81,16 +86,21 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     const now = Date.now();
     repairs = now - lastRepair < 30_000 ? repairs + 1 : 0;
     lastRepair = now;
-    const delay = repairs === 0 ? 0 : Math.min(10_000, 250 * 2 ** (repairs - 1));
-    log.warn(`label ${start.scheme.key} on pod ${start.identity.namespace}/${start.identity.name} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it${delay ? ` in ${delay} ms` : ''}`);
+    // At least a little later than a file change would be noticed: in a failover the new leader often
+    // demotes this pod just before this member reads its own new election file, and then it is no drift.
+    const delay = Math.max(settleMs, repairs === 0 ? 0 : Math.min(10_000, 250 * 2 ** (repairs - 1)));
     running = true; // hold other passes back until this one runs
     setTimeout(() => {
       running = false;
-      void reconcile('label drift');
+      void (async () => {
+        if (await fileChanged()) return;
+        log.warn(`label ${start.scheme.key} on pod ${start.identity.namespace}/${start.identity.name} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
+        await reconcile('label drift');
+      })();
     }, delay).unref();
   };
 
-  const file = watchFile(start.configPath, () => void fileChanged(), options.debounceMs ?? 20);
+  const file = watchFile(start.configPath, () => void fileChanged(), debounceMs);
   // The file was read before this watch began: read it once more, so a change in between is not missed.
   void fileChanged();
   const pod = watchPod(client, start.identity, podSeen, log, options.watchSeconds);

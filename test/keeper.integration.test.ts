@@ -54,7 +54,8 @@ describe('run --watch keeps the label in step with the election file', () => {
     await becomes(m.role, 'leader', 'the first label');
     for (const state of ['running', 'follower', 'standalone', 'leader', 'follower'] as const) renameElection(m.file, electionText(state));
     await becomes(m.role, 'follower', 'the last state');
-    expect(m.cli.stderr()).toMatch(/role=follower \(was .*\) after the election file changed/);
+    // The log line follows the write that made the label visible.
+    await eventually(() => /role=follower \(was .*\) after the election file changed/.test(m.cli.stderr()), { what: 'the change being logged' });
   });
 
   it('reports a broken file and ignores it until a good one arrives', async () => {
