@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseElectionFile, readElectionFile } from '../src/election.ts';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
+import { mutateElectionFile, seeded } from './support/random.ts';
 
 const file = 'election.toml';
 
@@ -97,5 +98,28 @@ describe('readElectionFile', () => {
     const path = write('secret.toml', '[election]\n');
     chmodSync(path, 0o000);
     return rejects(path, /cannot be read by this user/);
+  });
+});
+
+describe('parseElectionFile under random mutation', () => {
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+  it(`never crashes: every input parses or fails with one 65 sentence naming the file (seed ${seed})`, () => {
+    const rng = seeded(seed);
+    let rejected = 0;
+    for (let i = 0; i < 3000; i++) {
+      const text = mutateElectionFile(rng);
+      try {
+        const parsed = parseElectionFile(text, 'election.toml');
+        expect(typeof parsed.election.leader).toBe('boolean');
+      } catch (error) {
+        if (!(error instanceof HabPodRoleError)) throw new Error(`input ${JSON.stringify(text)} threw ${String(error)}`);
+        expect(error.exitCode).toBe(ExitCode.dataError);
+        expect(error.message.startsWith('election.toml')).toBe(true);
+        expect(error.message).not.toContain('\n');
+        rejected++;
+      }
+    }
+    // The mutations must mostly break the file, or the test would prove little.
+    expect(rejected).toBeGreaterThan(1500);
   });
 });

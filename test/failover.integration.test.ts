@@ -7,23 +7,11 @@ import { runCli, startCli, type RunningCli } from './support/cli.ts';
 import { admin, createNamespace, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection, type State } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
+import { seeded as random } from './support/random.ts';
 import { LabelRecorder } from './support/recorder.ts';
 
 const transitions = 50;
 const seed = Number(process.env.FAILOVER_SEED ?? Date.now() % 1_000_000);
-
-/** mulberry32: a small seeded generator, so a failing sequence can be replayed with FAILOVER_SEED. */
-function random(seedValue: number) {
-  let a = seedValue >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return { next, pick: <T>(items: readonly T[]) => items[Math.floor(next() * items.length)]! };
-}
 
 interface Group {
   namespace: string;

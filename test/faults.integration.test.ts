@@ -1,0 +1,141 @@
+// The API server misbehaving, through a fault-injecting proxy in front of the real one: the tool does the safe thing.
+
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from './support/cli.ts';
+import { admin, controlPlane, createNamespace, podEnv } from './support/cluster.ts';
+import { electionText, tempDir, writeElection } from './support/election.ts';
+import { FaultProxy } from './support/fault-proxy.ts';
+import { mutateElectionFile, seeded } from './support/random.ts';
+
+const dir = tempDir('faults');
+const leaderFile = writeElection(join(dir, 'leader.toml'), electionText('leader'));
+const followerFile = writeElection(join(dir, 'follower.toml'), electionText('follower'));
+let namespace: string;
+let saDir: string;
+let proxy: FaultProxy;
+let pods = 0;
+
+beforeAll(async () => {
+  namespace = await createNamespace('faults');
+  saDir = (await admin().serviceAccount(namespace)).dir;
+  proxy = await new FaultProxy(controlPlane()).start();
+});
+afterAll(() => proxy?.stop());
+beforeEach(() => proxy.reset());
+
+async function viaProxy(file: string, extra: string[] = [], labels: Record<string, string> = { app: 'redis' }) {
+  const pod = `redis-${++pods}`;
+  await admin().createPod(namespace, pod, labels);
+  const run = await runCli(['apply', '-c', file, ...extra], podEnv(namespace, pod, saDir, proxy.url));
+  return { pod, run, role: (await admin().podLabels(namespace, pod)).role };
+}
+
+describe('transient failures are retried within the deadline', () => {
+  it('429 with Retry-After: waits as long as the server asks, then succeeds', async () => {
+    proxy.inject({ status: 429, retryAfter: '1', reason: 'TooManyRequests' });
+    const { run, role } = await viaProxy(followerFile);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('follower');
+    const [first, second] = proxy.seen;
+    expect(first!.answer).toBe('429');
+    // Honouring the header is the behaviour under test: the retry may not come sooner.
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(1000);
+    expect(run.stderr).toMatch(/GET pods failed, retrying attempt=1 in_ms=1\d{3} error="429 TooManyRequests"/);
+  });
+
+  it.each([500, 502, 503, 504])('%i: retried', async (status) => {
+    proxy.inject({ status }, { status });
+    const { run, role } = await viaProxy(followerFile);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('follower');
+    expect(proxy.seen.map((s) => s.answer).slice(0, 3)).toEqual([String(status), String(status), 'passed']);
+  });
+
+  it('a connection reset: retried', async () => {
+    proxy.inject({ reset: true });
+    const { run, role } = await viaProxy(followerFile);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('follower');
+    expect(run.stderr).toContain('ECONNRESET');
+  });
+
+  it('a response that never comes: the request times out and is retried', async () => {
+    proxy.inject({ stall: true });
+    const { run, role } = await viaProxy(followerFile, ['--request-timeout', '1']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('follower');
+    expect(run.stderr).toMatch(/TimeoutError no answer within 1000 ms|no answer within 1000 ms/);
+  });
+
+  it('a slow response inside the request timeout is simply waited for', async () => {
+    proxy.inject({ delayMs: 1500 });
+    const { run, role } = await viaProxy(followerFile, ['--request-timeout', '5']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('follower');
+    expect(run.stderr).not.toContain('retrying');
+  });
+
+  it('a 401 makes it read the credentials again and retry once', async () => {
+    proxy.inject({ status: 401, reason: 'Unauthorized' });
+    const { run, role } = await viaProxy(followerFile);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('follower');
+  });
+
+  it('a 409 on the promotion starts it again from a fresh list', async () => {
+    proxy.inject({ method: 'PATCH', fault: { status: 409, reason: 'Conflict' } });
+    const { run, role } = await viaProxy(leaderFile, ['--verbose']);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('leader');
+    expect(run.stderr).toContain('starting again from a fresh list');
+    // Two lists of the group: the round that lost the race, and the one that won.
+    expect(proxy.seen.filter((s) => s.method === 'GET' && /\/pods(\?|$)/.test(s.path)).length).toBe(2);
+  });
+});
+
+describe('persistent failures end in time, with 69, and change nothing', () => {
+  it('503 until the deadline: 69 naming the last error', async () => {
+    proxy.inject(...Array.from({ length: 50 }, () => ({ status: 503 })));
+    const { run, role } = await viaProxy(followerFile, ['--timeout', '2']);
+    expect(run.exitCode).toBe(69);
+    expect(run.stderr).toMatch(/did not answer successfully within --timeout 2s \(last error: 503 Injected\)/);
+    expect(role).toBeUndefined();
+    expect(proxy.seen.every((s) => s.method === 'GET')).toBe(true);
+  });
+
+  it('a promotion whose demotion writes keep failing does not promote itself', async () => {
+    await admin().createPod(namespace, 'stale-leader', { app: 'redis', role: 'leader' });
+    const selector = writeElection(join(dir, 'selector.toml'), electionText('leader', '[group]\nselector = "app=redis"\n'));
+    proxy.inject(...Array.from({ length: 50 }, () => ({ method: 'PATCH', fault: { status: 503 } })));
+    const { run, role } = await viaProxy(selector, ['--timeout', '2']);
+    expect(run.exitCode).toBe(69);
+    expect(role).toBeUndefined();
+    expect((await admin().podLabels(namespace, 'stale-leader')).role).toBe('leader');
+  });
+});
+
+describe('broken election files through the CLI', () => {
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+  it(`never a crash, never a stack trace, never a request for a rejected file (seed ${seed})`, async () => {
+    const rng = seeded(seed);
+    const pod = `redis-${++pods}`;
+    await admin().createPod(namespace, pod, { app: 'redis' });
+    let rejected = 0;
+    for (let i = 0; i < 60; i++) {
+      const file = writeElection(join(dir, `fuzz-${i}.toml`), mutateElectionFile(rng));
+      proxy.reset();
+      // --force: a valid mutant may rename the role values, and the guard rail (also 65) is not under test here.
+      const run = await runCli(['apply', '-c', file, '--timeout', '5', '--force'], podEnv(namespace, pod, saDir, proxy.url));
+      expect([0, 65], run.stderr).toContain(run.exitCode);
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+      if (run.exitCode === 65) {
+        rejected++;
+        expect(run.stderr.trim().split('\n')).toHaveLength(1);
+        expect(run.stderr).toContain(file);
+        expect(proxy.seen, 'a rejected file sent nothing to the API server').toEqual([]);
+      }
+    }
+    expect(rejected).toBeGreaterThan(30);
+  }, 120_000);
+});
