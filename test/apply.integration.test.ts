@@ -251,5 +251,29 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     expect(run.exitCode).toBe(78);
     expect(run.stderr).toMatch(/presented a certificate that cannot be verified \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);
     expect(run.stderr).not.toMatch(/retrying/);
+    // Node's global switch does not turn verification off either.
+    const anyway = await runCli(['apply', '-c', leaderFile], { ...pod.env, HAB_POD_ROLE_SERVICE_ACCOUNT_DIR: otherCa, NODE_TLS_REJECT_UNAUTHORIZED: '0' });
+    expect(anyway.exitCode).toBe(78);
+    expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis' });
+  });
+
+  describe('kubeconfig problems: 78 and what to do', () => {
+    const kubeconfig = (text: string) => {
+      const path = join(files, `kubeconfig-${Math.random().toString(36).slice(2)}`);
+      writeFileSync(path, text);
+      return path;
+    };
+    const cluster = () => `clusters: [{name: c, cluster: {server: ${controlPlane().server}, certificate-authority: ${controlPlane().caFile}}}]`;
+
+    it.each([
+      ['a kubeconfig that does not exist', () => '/nonexistent/kubeconfig', /The kubeconfig \/nonexistent\/kubeconfig \(from --kubeconfig\) does not exist: fix the path or unset it\./],
+      ['no current context', () => kubeconfig(`apiVersion: v1\nkind: Config\n${cluster()}\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\n`), /has no usable current context: run `kubectl config use-context NAME`/],
+      ['insecure-skip-tls-verify', () => kubeconfig(`apiVersion: v1\nkind: Config\ncurrent-context: ctx\nclusters: [{name: c, cluster: {server: ${controlPlane().server}, insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\n`), /sets insecure-skip-tls-verify; hab-pod-role only talks to a verified API server/],
+    ])('%s', async (_what, path, message) => {
+      const run = await runCli(['apply', '-c', leaderFile, '--kubeconfig', path(), '--pod', 'p', '-n', namespace], {});
+      expect(run.exitCode).toBe(78);
+      expect(run.stderr.trim().split('\n')).toHaveLength(1);
+      expect(run.stderr).toMatch(message);
+    });
   });
 });

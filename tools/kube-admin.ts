@@ -1,6 +1,6 @@
 // Admin-side helpers on a control plane: namespaces, pods, the documented Role, service accounts with minted tokens.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -114,6 +114,8 @@ export class KubeAdmin {
     });
     const token = request.status?.token;
     if (!token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+    // Kept so the tests can prove that no token ever shows up in the tool's output.
+    appendFileSync(join(this.plane.dir, 'minted-tokens'), `${token}\n`);
     return token;
   }
 

@@ -2,6 +2,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.ts';
+import { recordOutput } from '../support/cli.ts';
 import { controlPlane } from '../support/cluster.ts';
 import { RedisExample } from '../support/redis-example.ts';
 
@@ -18,6 +19,7 @@ describe.runIf(isRoot)('the Redis example: a Service that follows the elected le
 
   afterAll(async () => {
     await example?.stop();
+    if (example) recordOutput(...[...example.members.values()].flatMap((m) => m.output));
   });
 
   it('after the first election, redis-leader lists exactly the leader and writes reach the followers', async () => {

@@ -1,8 +1,14 @@
 // Runs the built hab-pod-role as a separate process, the way a Habitat hook does.
 
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type Options } from 'execa';
-import { repoRoot } from './cluster.ts';
+import { controlPlane, repoRoot } from './cluster.ts';
+
+/** Everything the tool prints in any test goes here too, for the scan for secrets at the end of the run. */
+export function recordOutput(...texts: string[]): void {
+  appendFileSync(join(controlPlane().dir, 'tool-output.log'), `${texts.join('\n')}\n`);
+}
 
 export const cliPath = join(repoRoot, 'dist/hab-pod-role.mjs');
 
@@ -25,6 +31,7 @@ export async function runCli(args: string[], env: Record<string, string | undefi
     ...options,
   });
   const stderr = String(result.stderr ?? '');
+  recordOutput(String(result.stdout ?? ''), stderr);
   const requests = /requests=(\d+)/.exec(stderr)?.[1];
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr, requests: requests === undefined ? undefined : Number(requests) };
 }
@@ -57,6 +64,7 @@ export function startCli(args: string[], env: Record<string, string | undefined>
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const pid = child.pid!;
   const exited = child.then((result) => {
+    recordOutput(stdout, stderr);
     const requests = /requests=(\d+)/.exec(stderr)?.[1];
     return { exitCode: result.exitCode ?? -1, stdout, stderr, requests: requests === undefined ? undefined : Number(requests) };
   });

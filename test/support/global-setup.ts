@@ -1,7 +1,7 @@
 // Integration set-up: builds the CLI and the control-plane binaries, starts a control plane for this run, stops it after.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -24,7 +24,21 @@ export default async function setup(project: TestProject) {
   const plane = await startControlPlane({ dir, binDir, deadlineMs: 120_000 });
   project.provide('controlPlane', plane);
   return async () => {
-    await stopControlPlane(dir);
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await stopControlPlane(dir);
+      assertNoSecretsInOutput(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   };
+}
+
+/** No token minted in this run, nor the admin token, may appear anywhere in what the tool printed. */
+function assertNoSecretsInOutput(dir: string): void {
+  const read = (file: string) => (existsSync(join(dir, file)) ? readFileSync(join(dir, file), 'utf8') : '');
+  const output = read('tool-output.log');
+  const secrets = [...read('minted-tokens').split('\n').filter(Boolean), read('tokens.csv').split(',')[0]!];
+  const leaked = secrets.filter((secret) => output.includes(secret));
+  if (leaked.length > 0) throw new Error(`${leaked.length} of ${secrets.length} tokens appeared in the tool's output`);
+  console.log(`secrets scan: ${output.length} bytes of the tool's output checked against ${secrets.length} tokens, none found`);
 }
