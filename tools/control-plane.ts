@@ -172,11 +172,6 @@ export async function runningControlPlane(dir: string): Promise<ControlPlane | u
   return plane;
 }
 
-/** Pids of the running processes, for tests that stop and restart one of them. */
-export function controlPlanePids(dir: string): { name: string; pid: number }[] {
-  return readState(dir)?.pids ?? [];
-}
-
 function readState(dir: string): State | undefined {
   const file = join(resolve(dir), 'state.json');
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as State) : undefined;
