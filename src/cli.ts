@@ -8,7 +8,6 @@ import { readElectionFile } from './election.ts';
 import { resolvePodIdentity } from './identity.ts';
 import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
-import { loadCredentials } from './credentials.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
 import { prepareRun, type RunOptions } from './run.ts';
 import { chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
@@ -111,10 +110,7 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
     process.stdout.write(text);
     return outcome;
   }
-  const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir: request.serviceAccountDir };
-  const credentials = await loadCredentials(inputs);
-  log.debug('credentials', { from: credentials.source, server: credentials.server });
-  const client = connect(credentials, () => loadCredentials(inputs), options, log);
+  const { client } = await connect(options, request.serviceAccountDir, log);
   try {
     return await applyLabel(client, request, log);
   } finally {
@@ -129,8 +125,7 @@ async function status(options: CommonOptions & { output: 'table' | 'json' }, log
   const scheme = chooseLabelScheme(file?.label ?? {}, options, options.config ?? 'defaults');
   const group = { selector: options.groupSelector ?? file?.group.selector };
   const identity = resolvePodIdentity(options, serviceAccountDir);
-  const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir };
-  const client = connect(await loadCredentials(inputs), () => loadCredentials(inputs), options, log);
+  const { client } = await connect(options, serviceAccountDir, log);
   try {
     const { members } = await readGroup(client, identity, group);
     const rows = statusRows(members, scheme);

@@ -2,7 +2,8 @@
 
 import { credentialsFromHandoff } from './credentials.ts';
 import { keepLabel, type Keeper } from './keeper.ts';
-import { KubeClient } from './kube.ts';
+import { openClient } from './apply.ts';
+import type { KubeClient } from './kube.ts';
 import { createLogger } from './log.ts';
 import type { RunHandoff } from './run.ts';
 import { runPrepareStep, startService } from './spawn.ts';
@@ -22,14 +23,8 @@ export async function runResident(argv: string[]): Promise<number> {
   let keeper: Keeper | undefined;
   let client: KubeClient | undefined;
   if (handoff.watch && handoff.target && handoff.credentials) {
-    const credentials = credentialsFromHandoff(handoff.credentials);
-    client = new KubeClient({
-      credentials,
-      reloadCredentials: async () => credentialsFromHandoff(handoff.credentials!),
-      timeoutSeconds: handoff.timeout,
-      requestTimeoutMs: handoff.requestTimeout * 1000,
-      log,
-    });
+    const fromHandoff = () => credentialsFromHandoff(handoff.credentials!);
+    client = openClient(fromHandoff(), async () => fromHandoff(), handoff, log);
     keeper = keepLabel(client, handoff.target, log);
   }
   const exitCode = await service.exited;

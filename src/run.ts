@@ -4,7 +4,6 @@ import { applyLabel, connect, describeOutcome, prepareApply, type ApplyRequest }
 import type { CredentialsHandoff } from './credentials.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import type { KubeClient } from './kube.ts';
-import { loadCredentials } from './credentials.ts';
 import type { LogFormat, Logger } from './log.ts';
 import type { CommonOptions } from './settings.ts';
 
@@ -41,10 +40,9 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
   let client: KubeClient | undefined;
   try {
     request = await prepareApply(options, log);
-    const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir: request.serviceAccountDir };
-    const loaded = await loadCredentials(inputs);
-    credentials = await loaded.handoff();
-    client = connect(loaded, () => loadCredentials(inputs), options, log);
+    const connected = await connect(options, request.serviceAccountDir, log);
+    client = connected.client;
+    credentials = await connected.credentials.handoff();
     const outcome = await applyLabel(client, request, log);
     log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
   } catch (error) {

@@ -30,12 +30,11 @@ export function startService(command: string[], log: Logger): Service {
     preferLocal: false,
     extendEnv: true,
   });
-  const forward = (signal: NodeJS.Signals) => passOn(child, signal);
-  for (const signal of forwardedSignals) process.on(signal, forward);
+  const stopForwarding = forwardSignals(child);
 
   const exited = child.then((result) => {
-    for (const signal of forwardedSignals) process.off(signal, forward);
-    if (result.signal) return 128 + (constants.signals[result.signal] ?? 0);
+    stopForwarding();
+    if (result.signal) return signalExitCode(result.signal);
     if (typeof result.exitCode === 'number') return result.exitCode;
     if (result.code === 'ENOENT') {
       log.error(`Command not found: ${file}; check the command after -- and PATH.`);
@@ -59,24 +58,32 @@ export async function runPrepareStep(argv: string[]): Promise<{ exitCode: number
     forceKillAfterDelay: false,
   });
   let interrupted: NodeJS.Signals | undefined;
-  const forward = (signal: NodeJS.Signals) => {
-    interrupted ??= signal;
-    passOn(child, signal);
-  };
-  for (const signal of forwardedSignals) process.on(signal, forward);
+  const stopForwarding = forwardSignals(child, (signal) => (interrupted ??= signal));
   const result = await child;
-  for (const signal of forwardedSignals) process.off(signal, forward);
+  stopForwarding();
   const signal = interrupted ?? result.signal;
-  if (signal) return { exitCode: 128 + (constants.signals[signal] ?? 0), handoff: undefined };
+  if (signal) return { exitCode: signalExitCode(signal), handoff: undefined };
   const handoff = String(result.stdio[3] ?? '');
   return { exitCode: result.exitCode ?? 70, handoff: handoff === '' ? undefined : handoff };
 }
 
-/** A child that has already exited cannot receive a signal; that is not an error (tini and dumb-init agree). */
-function passOn(child: { kill(signal: NodeJS.Signals): boolean }, signal: NodeJS.Signals): void {
-  try {
-    child.kill(signal);
-  } catch {
-    // gone already
-  }
+/** Passes every signal in `forwardedSignals` that this process receives on to `child`, until the returned function is called. */
+function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean }, received?: (signal: NodeJS.Signals) => void): () => void {
+  const forward = (signal: NodeJS.Signals) => {
+    received?.(signal);
+    try {
+      child.kill(signal);
+    } catch {
+      // A child that has already exited cannot receive it; that is not an error (tini and dumb-init agree).
+    }
+  };
+  for (const signal of forwardedSignals) process.on(signal, forward);
+  return () => {
+    for (const signal of forwardedSignals) process.off(signal, forward);
+  };
+}
+
+/** The status a shell reports for a process killed by `signal`. */
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (constants.signals[signal] ?? 0);
 }

@@ -30,10 +30,14 @@ export async function runCli(args: string[], env: Record<string, string | undefi
     timeout: 60_000,
     ...options,
   });
-  const stderr = String(result.stderr ?? '');
-  recordOutput(String(result.stdout ?? ''), stderr);
+  return cliResult(result.exitCode, String(result.stdout ?? ''), String(result.stderr ?? ''));
+}
+
+/** What a finished run left: recorded for the secrets scan, with the request count its closing line reports. */
+function cliResult(exitCode: number | undefined, stdout: string, stderr: string): CliResult {
+  recordOutput(stdout, stderr);
   const requests = /requests=(\d+)/.exec(stderr)?.[1];
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout ?? ''), stderr, requests: requests === undefined ? undefined : Number(requests) };
+  return { exitCode: exitCode ?? -1, stdout, stderr, requests: requests === undefined ? undefined : Number(requests) };
 }
 
 export interface RunningCli {
@@ -63,11 +67,7 @@ export function startCli(args: string[], env: Record<string, string | undefined>
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   const pid = child.pid!;
-  const exited = child.then((result) => {
-    recordOutput(stdout, stderr);
-    const requests = /requests=(\d+)/.exec(stderr)?.[1];
-    return { exitCode: result.exitCode ?? -1, stdout, stderr, requests: requests === undefined ? undefined : Number(requests) };
-  });
+  const exited = child.then((result) => cliResult(result.exitCode, stdout, stderr));
   return {
     pid,
     stderr: () => stderr,
