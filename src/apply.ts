@@ -36,7 +36,7 @@ export interface ApplyOutcome {
 /** Checks everything that can be checked without the network, so bad input changes nothing. */
 export async function prepareApply(options: CommonOptions, log: Logger): Promise<ApplyRequest> {
   const { configPath, dryRun, serviceAccountDir } = validateOptions(options);
-  const file = await readElectionFile(configPath);
+  const file = readElectionFile(configPath);
   const scheme = chooseLabelScheme(file.label, options, configPath);
   const value = labelValueFor(roleFor(file.election), scheme);
   const identity = resolvePodIdentity(options, serviceAccountDir);
@@ -94,12 +94,17 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
   const write = { dryRun: dryRun === 'server' };
   // Demotions made in a round that then lost a race still happened: they are reported and recorded.
   const demoted = new Map<string, Pod>();
+  const demotionEvents = () =>
+    [...demoted.values()].map((m) => roleEvent(m, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by pod ${identity.namespace}/${identity.name}, which the election made leader`, identity));
   for (let round = 1; ; round++) {
     try {
       const { self, members } = await readGroup(client, identity, request.group);
       const plan = planFor(self.metadata?.labels, identity, scheme, scheme.leader, request.force);
       const promotion = planPromotion(members, identity.name, scheme);
       if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
+        // Another run for this pod (a racing hook, or the resident) finished the promotion after this one
+        // demoted someone: this run still owes the record of its demotions.
+        if (dryRun === 'none') await recordEvents(client, log, demotionEvents());
         return { identity, plan, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
       }
       // A fence value never repeats, so even a member with nothing to change gets a new resourceVersion.
@@ -124,10 +129,9 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
       }, write);
       checkWritten(patched, scheme.key, scheme.leader);
       if (dryRun === 'none') {
-        const byWhom = `pod ${identity.namespace}/${identity.name}`;
         await recordEvents(client, log, [
           ...(plan.patch ? [roleEvent(self, 'RolePromoted', `${scheme.key}=${scheme.leader} set by this member: ${electionState(request.election)}`, identity)] : []),
-          ...[...demoted.values()].map((m) => roleEvent(m, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by ${byWhom}, which the election made leader`, identity)),
+          ...demotionEvents(),
         ]);
       }
       return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };

@@ -94,6 +94,30 @@ describe('transient failures are retried within the deadline', () => {
   });
 });
 
+describe('a promotion raced by another run for the same pod', () => {
+  it('still records the demotion it made when the other run finishes the promotion', async () => {
+    // The resident and a reconfigure hook can both promote this pod. This run demotes the stale leader,
+    // then loses the race for its own pod to the other run, and finds the promotion done on its next list.
+    await admin().createPod(namespace, 'stale', { app: 'raced', role: 'leader' });
+    const pod = 'raced-1';
+    await admin().createPod(namespace, pod, { app: 'raced' });
+    const file = writeElection(join(dir, 'raced.toml'), electionText('leader', '[group]\nselector = "app=raced"\n'));
+    proxy.inject({
+      method: 'PATCH',
+      path: new RegExp(`/pods/${pod}(\\?|$)`),
+      fault: { status: 409, reason: 'Conflict' },
+      before: async () => {
+        await admin().core.patchNamespacedPod({ namespace, name: pod, body: [{ op: 'add', path: '/metadata/labels/role', value: 'leader' }] });
+      },
+    });
+    const run = await runCli(['apply', '-c', file], podEnv(namespace, pod, saDir, proxy.url));
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect((await admin().podLabels(namespace, 'stale')).role).toBeUndefined();
+    const events = await admin().core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=stale' });
+    expect(events.items.map((e) => e.reason)).toEqual(['RoleDemoted']);
+  });
+});
+
 describe('persistent failures end in time, with 69, and change nothing', () => {
   it('503 until the deadline: 69 naming the last error', async () => {
     proxy.inject(...Array.from({ length: 50 }, () => ({ status: 503 })));

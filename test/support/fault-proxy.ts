@@ -14,7 +14,11 @@ export type Fault =
 
 interface Rule {
   method?: string;
+  /** Matches the request path (with query), when only one resource's requests should take the fault. */
+  path?: RegExp;
   fault: Fault;
+  /** Runs before the fault is answered: how a test makes something else happen at exactly that moment. */
+  before?: () => Promise<void>;
 }
 
 export interface Seen {
@@ -70,8 +74,17 @@ export class FaultProxy {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const index = this.rules.findIndex((r) => r.method === undefined || r.method === req.method);
-    const fault = index === -1 ? undefined : this.rules.splice(index, 1)[0]!.fault;
+    const index = this.rules.findIndex((r) => (r.method === undefined || r.method === req.method) && (r.path === undefined || r.path.test(req.url ?? '')));
+    const rule = index === -1 ? undefined : this.rules.splice(index, 1)[0]!;
+    if (rule?.before) {
+      // Requests that arrive meanwhile see the rule already taken, as they would a fault answered at once.
+      rule.before().then(() => this.answer(req, res, rule.fault), () => req.socket.destroy());
+      return;
+    }
+    this.answer(req, res, rule?.fault);
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse, fault: Fault | undefined): void {
     const seen: Seen = { method: req.method ?? '', path: req.url ?? '', at: Date.now(), answer: 'passed' };
     this.seen.push(seen);
     if (fault && 'status' in fault) {
