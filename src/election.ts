@@ -1,6 +1,6 @@
 // The election file: the TOML the Supervisor renders, parsed and checked before anything touches the API.
 
-import { readFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import TOML from '@iarna/toml';
 import { dataError, HabPodRoleError } from './errors.ts';
 
@@ -66,13 +66,22 @@ export function parseElectionFile(text: string, source: string): ElectionFile {
   return parsed;
 }
 
-/** Reads and parses the election file at `path`. */
-export async function readElectionFile(path: string): Promise<ElectionFile> {
+/** The Supervisor renders a few lines; anything this large is the wrong file (or a runaway template). */
+export const maxElectionFileBytes = 64 * 1024;
+
+/**
+ * Reads and parses the election file at `path`. Synchronous on purpose: a hook reads one small file
+ * before anything else can happen, and fs/promises would add its own load time to every start.
+ */
+export function readElectionFile(path: string): ElectionFile {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = readAtMost(path, maxElectionFileBytes + 1);
   } catch (error) {
-    throw unreadable(error, path);
+    throw error instanceof HabPodRoleError ? error : unreadable(error, path);
+  }
+  if (bytes.length > maxElectionFileBytes) {
+    throw dataError(`${path}: the election file is larger than ${maxElectionFileBytes / 1024} KiB, far beyond the few lines the Supervisor renders; check that --config names the election file.`);
   }
   let text: string;
   try {
@@ -85,6 +94,23 @@ export async function readElectionFile(path: string): Promise<ElectionFile> {
     throw dataError(`${path}: the election file is empty; ${fixTemplate} (it needs an [election] table).`);
   }
   return parseElectionFile(text, path);
+}
+
+/** Up to `limit` bytes of a regular file; a FIFO or device is refused, since reading one could block or never end. */
+function readAtMost(path: string, limit: number): Buffer {
+  // Non-blocking, or opening a FIFO would wait for a writer; regular files read the same either way.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (stat.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
+    if (!stat.isFile()) throw dataError(`${path}: the election file is not a regular file (a pipe or device); check --config and that the plan renders it from config/.`);
+    const buffer = Buffer.alloc(limit);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < limit; length += n) n = readSync(fd, buffer, length, limit - length, null);
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function unreadable(error: unknown, path: string): HabPodRoleError {

@@ -55,7 +55,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   const fileChanged = async (): Promise<boolean> => {
     const read = ++reads;
     try {
-      const file = await readElectionFile(start.configPath);
+      const file = readElectionFile(start.configPath);
       if (read !== reads) return true; // a newer read is under way: the last state wins
       const next = labelValueFor(roleFor(file.election), start.scheme);
       const { key, leader, follower } = file.label;

@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseElectionFile, readElectionFile } from '../src/election.ts';
+import { maxElectionFileBytes, parseElectionFile, readElectionFile } from '../src/election.ts';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
 import { mutateElectionFile, seeded } from './support/random.ts';
 
@@ -76,16 +77,29 @@ describe('readElectionFile', () => {
     writeFileSync(path, data);
     return path;
   };
-  const rejects = async (path: string, why: RegExp) => {
-    const error = await readElectionFile(path).then(() => undefined, (e: unknown) => e);
-    expect(error).toBeInstanceOf(HabPodRoleError);
-    expect((error as HabPodRoleError).exitCode).toBe(ExitCode.dataError);
-    expect((error as HabPodRoleError).message).toMatch(why);
+  const rejects = (path: string, why: RegExp) => {
+    const error = failure(() => readElectionFile(path));
+    expect(error.exitCode).toBe(ExitCode.dataError);
+    expect(error.message).toMatch(why);
   };
 
-  it('reads a good file', async () => {
+  it('reads a good file', () => {
     const path = write('good.toml', '[election]\nleader = true\nfollower = false\n');
-    expect((await readElectionFile(path)).election.leader).toBe(true);
+    expect(readElectionFile(path).election.leader).toBe(true);
+  });
+  it('reads a file of exactly the size limit', () => {
+    const head = '[election]\nleader = true\nfollower = false\n';
+    const path = write('limit.toml', head + '#'.repeat(maxElectionFileBytes - head.length - 1) + '\n');
+    expect(readElectionFile(path).election.leader).toBe(true);
+  });
+  it('refuses a file one byte over the limit, without reading the rest', () => {
+    rejects(write('big.toml', '[election]\n' + '#'.repeat(maxElectionFileBytes) + '\n'), /larger than 64 KiB/);
+    rejects(write('huge.toml', Buffer.alloc(64 * 1024 * 1024, 0x23)), /larger than 64 KiB/);
+  });
+  it('refuses a pipe instead of blocking on it', () => {
+    const path = join(dir, 'fifo.toml');
+    execFileSync('mkfifo', [path]);
+    rejects(path, /not a regular file/);
   });
   it('names a missing file', () => rejects(join(dir, 'nope.toml'), /nope\.toml: the election file does not exist; check --config/));
   it('names a directory', () => {
