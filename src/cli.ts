@@ -13,7 +13,7 @@ import { prepareRun, type RunOptions } from './run.ts';
 import { chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
 
 
-function commonOptions<T>(y: Argv<T>) {
+function commonOptions(y: Argv) {
   return y
     .option('config', { alias: 'c', type: 'string', describe: 'Election file rendered by the Supervisor (TOML)' })
     .option('label-key', { type: 'string', describe: 'Label key for the role [default: role, or label.key in the file]' })
@@ -32,64 +32,81 @@ function commonOptions<T>(y: Argv<T>) {
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' });
 }
 
+type Args = Record<string, unknown> & { logFormat: LogFormat; verbose: boolean };
+
+interface Command {
+  describe: string;
+  options: (y: Argv) => Argv;
+  /** Runs the command with parsed arguments and its logger; resolves to the exit code. */
+  run: (args: Args, log: Logger) => Promise<number>;
+}
+
+const commands: Record<string, Command> = {
+  apply: {
+    describe: 'Label this pod as the election file says, then exit',
+    options: (y) => commonOptions(y),
+    run: async (args, log) => {
+      const outcome = await apply(args as unknown as CommonOptions, log);
+      log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
+      return ExitCode.ok;
+    },
+  },
+  run: {
+    describe: 'Label this pod, then run the service (after --) and keep the label in step with the election',
+    options: (y) =>
+      commonOptions(y)
+        .usage('$0 run [options] -- <service> [args...]')
+        .option('watch', { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' })
+        .option('start-on-label-error', { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' }),
+    run: async (args, log) => {
+      // The resident `run` process starts this one with a pipe on this descriptor for the handoff (the
+      // variable is outside the HAB_POD_ROLE_ prefix, which belongs to options).
+      const fd = Number(process.env.HABPODROLE_HANDOFF_FD);
+      if (!Number.isInteger(fd)) throw usageError('Put run first: hab-pod-role run [options] -- <service> [args...]');
+      writeSync(fd, JSON.stringify(await prepareRun(args as unknown as RunOptions, log)));
+      return ExitCode.ok;
+    },
+  },
+  status: {
+    describe: "Show the group's pods and their roles; exit 1 unless exactly one leads",
+    options: (y) =>
+      commonOptions(y).option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' }),
+    run: (args, log) => status(args as unknown as CommonOptions & { output: 'table' | 'json' }, log),
+  },
+};
+
 export async function main(argv: string[]): Promise<number> {
-  let exitCode: number = ExitCode.ok;
   // Until the arguments are parsed, a usage error is logged in the format the caller most likely asked for.
   let log: Logger = createLogger({ format: earlyLogFormat(argv), verbose: argv.includes('--verbose') || argv.includes('-v') });
+  const runWith = (command: Command) => (args: Args) => {
+    log = createLogger({ format: args.logFormat, verbose: args.verbose });
+    return command.run(args, log);
+  };
   try {
-    await yargs(argv)
-      .scriptName('hab-pod-role')
+    const command = Object.hasOwn(commands, argv[0] ?? '') ? commands[argv[0]!]! : undefined;
+    const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+    if (command && !ownArgs.some((a) => a === '--help' || a === '-h' || a === '--version')) {
+      // What hooks do: parse just the named command's options. Going through yargs' command tree would lay
+      // out the whole help text on every start (yargs caches it when a command handler runs), ~10 ms a hook never prints.
+      const args = await command
+        .options(parser(argv.slice(1), argv))
+        .check((parsed) => parsed._.length === 0 || `Unknown argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(', ')}`)
+        .parseAsync();
+      return await runWith(command)(args as unknown as Args);
+    }
+    if (argv[0] !== undefined && !argv[0].startsWith('-')) throw usageError(`Unknown command: ${argv[0]}; name one of apply, run or status (see hab-pod-role --help).`);
+    // Help, the version, or no command: the whole command tree, which yargs documents.
+    let exitCode: number = ExitCode.ok;
+    let tree = parser(argv, argv)
       .usage('$0 <command> [options]\n\nPuts a Habitat leader election result on this pod as a role label.')
-      // Every option can also come from the environment: --label-key from HAB_POD_ROLE_LABEL_KEY, and so on.
-      .env('HAB_POD_ROLE')
-      .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
-      .strict()
-      .exitProcess(false)
       .version(packageJson.version)
-      .help()
-      .fail((message, error) => {
-        throw error ?? new HabPodRoleError(ExitCode.usage, `${usageMessage(message, argv)}; see hab-pod-role --help.`);
-      })
-      .command(
-        'apply',
-        'Label this pod as the election file says, then exit',
-        (y) => commonOptions(y),
-        async (args) => {
-          log = createLogger({ format: args.logFormat as LogFormat, verbose: args.verbose });
-          const outcome = await apply(args as unknown as CommonOptions, log);
-          log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
-        },
-      )
-      .command(
-        'run',
-        'Label this pod, then run the service (after --) and keep the label in step with the election',
-        (y) =>
-          commonOptions(y)
-            .usage('$0 run [options] -- <service> [args...]')
-            .option('watch', { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' })
-            .option('start-on-label-error', { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' }),
-        async (args) => {
-          log = createLogger({ format: args.logFormat as LogFormat, verbose: args.verbose });
-          // The resident `run` process starts this one with a pipe on this descriptor for the handoff (the
-          // variable is outside the HAB_POD_ROLE_ prefix, which belongs to options).
-          const fd = Number(process.env.HABPODROLE_HANDOFF_FD);
-          if (!Number.isInteger(fd)) throw usageError('Put run first: hab-pod-role run [options] -- <service> [args...]');
-          writeSync(fd, JSON.stringify(await prepareRun(args as unknown as RunOptions, log)));
-        },
-      )
-      .command(
-        'status',
-        "Show the group's pods and their roles; exit 1 unless exactly one leads",
-        (y) =>
-          commonOptions(y)
-            .option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' }),
-        async (args) => {
-          log = createLogger({ format: args.logFormat as LogFormat, verbose: args.verbose });
-          exitCode = await status(args as unknown as CommonOptions & { output: 'table' | 'json' }, log);
-        },
-      )
-      .demandCommand(1, 'Name a command: apply, run or status')
-      .parseAsync();
+      .help();
+    for (const [name, each] of Object.entries(commands)) {
+      tree = tree.command(name, each.describe, each.options, async (args) => {
+        exitCode = await runWith(each)(args as unknown as Args);
+      });
+    }
+    await tree.demandCommand(1, 'Name a command: apply, run or status').parseAsync();
     return exitCode;
   } catch (error) {
     if (error instanceof HabPodRoleError) {
@@ -101,6 +118,24 @@ export async function main(argv: string[]): Promise<number> {
     log.debug('stack', { stack: (error as Error)?.stack });
     return ExitCode.software;
   }
+}
+
+/** yargs set up as every command line is parsed: options from the environment too, strict, and failures as usage errors. */
+function parser(args: string[], argv: string[]): Argv {
+  return (
+    yargs(args)
+      .scriptName('hab-pod-role')
+      // Every option can also come from the environment: --label-key from HAB_POD_ROLE_LABEL_KEY, and so on.
+      .env('HAB_POD_ROLE')
+      .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
+      .strict()
+      .exitProcess(false)
+      .help(false)
+      .version(false)
+      .fail((message, error) => {
+        throw error ?? new HabPodRoleError(ExitCode.usage, `${usageMessage(message, argv)}; see hab-pod-role --help.`);
+      })
+  );
 }
 
 async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome> {
@@ -121,7 +156,7 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
 /** Reads the group as the file (if any), flags and environment define it, and prints it. */
 async function status(options: CommonOptions & { output: 'table' | 'json' }, log: Logger): Promise<number> {
   const serviceAccountDir = options.serviceAccountDir ?? defaults.serviceAccountDir;
-  const file = options.config ? await readElectionFile(options.config) : undefined;
+  const file = options.config ? readElectionFile(options.config) : undefined;
   const scheme = chooseLabelScheme(file?.label ?? {}, options, options.config ?? 'defaults');
   const group = { selector: options.groupSelector ?? file?.group.selector };
   const identity = resolvePodIdentity(options, serviceAccountDir);

@@ -259,7 +259,8 @@ export class KubeClient {
     if (payload) headers['Content-Type'] = payload.contentType;
     this.requestsSent++;
     this.options.log.debug('api request', { method, path: url.pathname + url.search });
-    const started = performance.now();
+    // Date.now, not performance.now: the global `performance` loads perf_hooks, ~1.5 ms of every start.
+    const started = Date.now();
 
     const { status, responseHeaders, body } = await new Promise<{ status: number; responseHeaders: IncomingHttpHeaders; body: string }>(
       (resolve, reject) => {
@@ -278,7 +279,7 @@ export class KubeClient {
         req.end(payload?.body);
       },
     );
-    this.options.log.debug('api response', { method, status, ms: Math.round(performance.now() - started) });
+    this.options.log.debug('api response', { method, status, ms: Date.now() - started });
     if (status >= 200 && status < 300) return body;
     const parsed = parseStatus(body);
     const retryAfter = responseHeaders['retry-after'];

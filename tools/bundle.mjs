@@ -2,6 +2,38 @@
 import { build } from 'esbuild';
 
 import { chmodSync, rmSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { resolve } from 'node:path';
+
+// A hook starts this program on every election; each plugin below removes start-up work, as measured
+// with `node --cpu-prof` (bench/RESULTS.md has the figures).
+
+// Node builds an ES module facade for a built-in on its first `import`, reading every export, and
+// reading util's exports loads its lazy parts (parseArgs, diff, worker threads: about 4 ms). Built-ins
+// are therefore taken with require(); util's names are listed so that nothing enumerates it either.
+const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+const utilNames = ['aborted', 'callbackify', 'debuglog', 'deprecate', 'format', 'formatWithOptions', 'inherits', 'inspect', 'isDeepStrictEqual', 'promisify', 'stripVTControlCharacters', 'styleText', 'TextDecoder', 'TextEncoder', 'types'];
+const builtinsThroughRequire = {
+  name: 'builtins-through-require',
+  setup(build) {
+    build.onResolve({ filter: /^[a-z0-9:_/]+$/ }, (args) => (builtins.has(args.path) && args.namespace !== 'builtin' ? { path: args.path.replace(/^node:/, ''), namespace: 'builtin' } : undefined));
+    build.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path }) =>
+      path === 'util'
+        ? { contents: `const util = require('node:util'); export default util; export const { ${utilNames.join(', ')} } = util;`, loader: 'js' }
+        : { contents: `module.exports = require('node:${path}');`, loader: 'js' },
+    );
+  },
+};
+
+// yargs and its layout helpers import string-width, whose import builds an ICU segmenter (~15 ms);
+// route them through the stand-in, which loads it only for text that is not plain ASCII.
+const lazyStringWidth = {
+  name: 'lazy-string-width',
+  setup(build) {
+    const standIn = resolve('tools/lazy-string-width.mjs');
+    build.onResolve({ filter: /^string-width$/ }, (args) => (args.importer === standIn ? undefined : { path: standIn }));
+  },
+};
 
 rmSync('dist', { recursive: true, force: true });
 await build({
@@ -22,6 +54,7 @@ await build({
     // Bundled CommonJS dependencies still call require(); give them one.
     js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
   },
+  plugins: [builtinsThroughRequire, lazyStringWidth],
   logLevel: 'warning',
 });
 chmodSync('dist/hab-pod-role.mjs', 0o755);

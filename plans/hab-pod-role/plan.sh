@@ -18,7 +18,7 @@ do_download() { return 0; }
 do_verify() { return 0; }
 do_unpack() {
   mkdir -p "$HAB_CACHE_SRC_PATH/$pkg_dirname"
-  (cd "$PLAN_CONTEXT/../.." && tar -cf - package.json package-lock.json tsconfig.json src tools/bundle.mjs) |
+  (cd "$PLAN_CONTEXT/../.." && tar -cf - package.json package-lock.json tsconfig.json src tools/bundle.mjs tools/lazy-string-width.mjs) |
     tar -xf - -C "$HAB_CACHE_SRC_PATH/$pkg_dirname"
 }
 
