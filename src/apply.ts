@@ -46,6 +46,35 @@ export async function prepareApply(options: CommonOptions, log: Logger): Promise
   return { configPath, election: file.election, scheme, value, identity, group, dryRun, force: options.force, serviceAccountDir };
 }
 
+/**
+ * Labels as `request` says, then reads the election file again and labels again while it asks for
+ * something else. Two runs for one pod (an init and a reconfigure hook racing) both read after their
+ * last write, so the run that writes last also reads last: the label ends as the newest file says.
+ */
+export async function applyNewest(client: KubeClient, request: ApplyRequest, options: CommonOptions, log: Logger): Promise<{ outcome: ApplyOutcome; request: ApplyRequest }> {
+  let requestsSent = 0;
+  for (;;) {
+    const outcome = await applyLabel(client, request, log);
+    requestsSent += outcome.requestsSent;
+    if (request.dryRun !== 'none') return { outcome, request };
+    let newer: ApplyRequest;
+    try {
+      newer = await prepareApply(options, log);
+    } catch (error) {
+      // The file was good a moment ago; a rewrite in progress gets its own hook run when it lands.
+      log.warn(`the election file changed after labelling and cannot be read now; leaving the label as it was read: ${(error as Error).message}`);
+      return { outcome: { ...outcome, requestsSent }, request };
+    }
+    if (newer.value === request.value && JSON.stringify(newer.scheme) === JSON.stringify(request.scheme)) return { outcome: { ...outcome, requestsSent }, request };
+    if (client.deadlinePassed()) {
+      log.warn('the election file keeps changing; leaving the label as it was last read (the next hook run applies the newest)');
+      return { outcome: { ...outcome, requestsSent }, request };
+    }
+    log.info(`the election file changed while labelling; labelling again as it now says (${describeOutcome(outcome)})`);
+    request = newer;
+  }
+}
+
 /** What a client dry run prints: the patch does not depend on the pod's labels, so nothing is read to show it. */
 export function clientDryRun(request: ApplyRequest): { text: string; outcome: ApplyOutcome } {
   const patch = labelPatch(request.scheme.key, request.value);

@@ -3,7 +3,7 @@
 import { writeSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
-import { applyLabel, clientDryRun, connect, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
+import { applyNewest, clientDryRun, connect, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
 import { readElectionFile } from './election.ts';
 import { resolvePodIdentity } from './identity.ts';
 import { formatTable, leaderProblem, statusRows } from './status.ts';
@@ -147,7 +147,7 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
   }
   const { client } = await connect(options, request.serviceAccountDir, log);
   try {
-    return await applyLabel(client, request, log);
+    return (await applyNewest(client, request, options, log)).outcome;
   } finally {
     client.close();
   }

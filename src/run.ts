@@ -1,6 +1,6 @@
 // `run`, first step, in a short-lived process: label the pod exactly as `apply` does, then hand the resident what it needs.
 
-import { applyLabel, connect, describeOutcome, prepareApply, type ApplyRequest } from './apply.ts';
+import { applyLabel, applyNewest, connect, describeOutcome, prepareApply, type ApplyRequest } from './apply.ts';
 import type { CredentialsHandoff } from './credentials.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import type { KubeClient } from './kube.ts';
@@ -43,8 +43,9 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
     const connected = await connect(options, request.serviceAccountDir, log);
     client = connected.client;
     credentials = await connected.credentials.handoff();
-    const outcome = await applyLabel(client, request, log);
-    log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
+    const applied = await applyNewest(client, request, options, log);
+    request = applied.request;
+    log.info(describeOutcome(applied.outcome), { requests: applied.outcome.requestsSent });
   } catch (error) {
     // A usage error means the hook itself is wrong: starting the service would hide that.
     if (!options.startOnLabelError || !(error instanceof HabPodRoleError) || error.exitCode === ExitCode.usage) throw error;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace, podEnv } from './support/cluster.ts';
-import { electionText, tempDir, writeElection } from './support/election.ts';
+import { electionText, renameElection, tempDir, writeElection } from './support/election.ts';
+import { eventually } from './support/eventually.ts';
 import { FaultProxy } from './support/fault-proxy.ts';
 import { mutateElectionFile, seeded } from './support/random.ts';
 
@@ -115,6 +116,26 @@ describe('a promotion raced by another run for the same pod', () => {
     expect((await admin().podLabels(namespace, 'stale')).role).toBeUndefined();
     const events = await admin().core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=stale' });
     expect(events.items.map((e) => e.reason)).toEqual(['RoleDemoted']);
+  });
+});
+
+describe('two runs for the same pod at once', () => {
+  it('the label ends as the newest election file says, whichever run writes last', async () => {
+    // An init hook reads the file, and its write is slow to land; meanwhile the Supervisor renders a new
+    // result and the reconfigure hook applies it quickly. The slow write lands last, with the old result.
+    const pod = 'twice-1';
+    await admin().createPod(namespace, pod, { app: 'twice', role: 'follower' });
+    const file = writeElection(join(dir, 'twice.toml'), electionText('standalone'));
+    proxy.inject({ method: 'PATCH', fault: { delayMs: 1500 } });
+    const slow = runCli(['apply', '-c', file], podEnv(namespace, pod, saDir, proxy.url));
+    await eventually(() => proxy.seen.some((s) => s.method === 'PATCH'), { what: 'the slow run sending its write' });
+    renameElection(file, electionText('follower'));
+    const quick = await runCli(['apply', '-c', file], podEnv(namespace, pod, saDir, controlPlane().server));
+    expect(quick.exitCode, quick.stderr).toBe(0);
+    const late = await slow;
+    expect(late.exitCode, late.stderr).toBe(0);
+    expect(late.stderr).toContain('the election file changed while labelling');
+    expect((await admin().podLabels(namespace, pod)).role).toBe('follower');
   });
 });
 
