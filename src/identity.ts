@@ -45,8 +45,20 @@ export function choosePodIdentity(inputs: IdentityInputs): PodIdentity {
       'Cannot tell which namespace this pod is in: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace) or pass --namespace.',
     );
   }
+  // Refused here, before any request: a host name like "Build_Box" means this is not a pod at all.
+  if (!isDnsSubdomain(nameChoice.value)) {
+    throw new HabPodRoleError(ExitCode.config, `"${nameChoice.value}" (from ${nameChoice.source}) is not a valid pod name, so this does not look like a pod: set POD_NAME from the downward API (fieldRef metadata.name) or pass --pod.`);
+  }
+  if (!isDnsLabel(namespaceChoice.value)) {
+    throw new HabPodRoleError(ExitCode.config, `"${namespaceChoice.value}" (from ${namespaceChoice.source}) is not a valid namespace name: set POD_NAMESPACE from the downward API (fieldRef metadata.namespace) or pass --namespace.`);
+  }
   return { name: nameChoice.value, nameSource: nameChoice.source, namespace: namespaceChoice.value, namespaceSource: namespaceChoice.source };
 }
+
+/** Pod names are DNS subdomains (RFC 1123): lower case letters, digits, '-' and '.', at most 253 characters. */
+const isDnsSubdomain = (name: string) => name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
+/** Namespace names are DNS labels: the same without '.', at most 63 characters. */
+const isDnsLabel = (name: string) => name.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name);
 
 function pick(value: string | undefined, source: string) {
   return value === undefined ? undefined : { value, source };

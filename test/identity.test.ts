@@ -31,4 +31,18 @@ describe('choosePodIdentity', () => {
       expect.objectContaining({ exitCode: ExitCode.config, message: expect.stringMatching(/set POD_NAME/) }),
     );
   });
+  it.each([
+    [{ HOSTNAME: 'Build_Box' }, /"Build_Box" \(from HOSTNAME\) is not a valid pod name, so this does not look like a pod: set POD_NAME/],
+    [{ POD_NAME: 'redis-0.' }, /"redis-0\." \(from POD_NAME\) is not a valid pod name/],
+    [{ POD_NAME: 'x'.repeat(254) }, /is not a valid pod name/],
+    [{ POD_NAME: 'redis-0', POD_NAMESPACE: 'My Namespace' }, /"My Namespace" \(from POD_NAMESPACE\) is not a valid namespace name: set POD_NAMESPACE/],
+  ])('fails with 78 for a name Kubernetes would never give: %j', (env, message) => {
+    expect(() => choosePodIdentity({ env, serviceAccountDir: saDir, serviceAccountNamespace: 'sa-ns' })).toThrow(
+      expect.objectContaining({ exitCode: ExitCode.config, message: expect.stringMatching(message) }),
+    );
+  });
+  it('accepts the longest valid names', () => {
+    const name = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+    expect(choosePodIdentity({ env: { POD_NAME: name, POD_NAMESPACE: 'n'.repeat(63) }, serviceAccountDir: saDir }).name).toBe(name);
+  });
 });
