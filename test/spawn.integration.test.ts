@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,57 @@ describe('signals reach the service', () => {
     expect((await running.exited).exitCode).toBe(0);
   });
 });
+
+describe('a service that misbehaves', () => {
+  it('crashing again and again: each start mirrors the crash, labels with one request, and leaves nothing behind', async () => {
+    // The Supervisor restarts the run hook after each crash; every restart is a cold start of the wrapper.
+    expect((await run(['true'])).exitCode).toBe(0);
+    for (let i = 0; i < 5; i++) {
+      const result = await runCli(['run', '-c', leaderFile, '--', 'sh', '-c', 'echo crashing >&2; exit 3'], env);
+      expect(result.exitCode).toBe(3);
+      expect(result.requests).toBe(1);
+      expect(result.stderr).toContain('crashing');
+    }
+    expect((await admin().podLabels(env.POD_NAMESPACE!, 'redis-0')).role).toBe('leader');
+    expect(processesWith(leaderFile)).toEqual([]);
+  });
+
+  it('ignoring TERM: the wrapper waits with it (never orphaning it) until the Supervisor KILLs the group', async () => {
+    const out = join(dir, 'stubborn.pid');
+    const running = startCli(['run', '-c', leaderFile, '--', 'sh', '-c', `trap '' TERM; echo $$ > ${out}; while :; do sleep 0.1; done`], env);
+    await eventually(() => existsSync(out) && readFileSync(out, 'utf8').endsWith('\n'), { what: 'the stubborn service starting' });
+    const service = Number(readFileSync(out, 'utf8'));
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    running.signalGroup('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1500));
+    // Both still there: the wrapper must not exit and leave the service running unsupervised.
+    expect([alive(running.pid), alive(service)]).toEqual([true, true]);
+    running.signalGroup('SIGKILL');
+    await running.exited;
+    await eventually(() => !alive(service), { what: 'the service gone with its group' });
+  });
+});
+
+/** Processes whose command line mentions `text` (read from /proc). */
+function processesWith(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
+}
 
 describe('the wrapper stays out of the way', () => {
   it('leaves stdout to the service and prefixes its own lines on stderr', async () => {
