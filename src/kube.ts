@@ -55,6 +55,8 @@ const transientNetworkCodes = new Set([
   'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
 ]);
 const retryableStatuses = new Set([429, 500, 502, 503, 504]);
+/** How long 401 and 403 are taken for a restarting server's start-up; its caches fill in a few seconds. */
+const startupGraceMs = 10_000;
 const maxResponseBytes = 16 * 1024 * 1024;
 
 export class KubeClient {
@@ -64,6 +66,10 @@ export class KubeClient {
   private reloaded = false;
   private reloadDue = false;
   private closed = false;
+  /** Set once the server was unreachable or failing: if it then refuses, it may be one still starting. */
+  private sawServerDown = false;
+  /** Until when a refusal after an outage counts as the server's start-up (see `classify`). */
+  private startupGraceUntil: number | undefined;
   private agent: https.Agent | undefined;
   private readonly options: KubeClientOptions;
   /** Epoch milliseconds: no request starts after it, and none outlives it. */
@@ -202,7 +208,8 @@ export class KubeClient {
         classify: (error) => this.classify(error),
         onRetry: (error, delayMs, attempt) =>
           log.warn(`${method} ${rule.resource} failed, retrying`, { attempt, in_ms: delayMs, error: brief(error) }),
-        onDeadline: (error) => this.unavailable(error),
+        // A refusal that outlasted the start-up grace is reported as a refusal (77), not as unavailability.
+        onDeadline: (error) => (error instanceof ApiStatusError && (error.status === 401 || error.status === 403) ? error : this.unavailable(error)),
       });
       return JSON.parse(text) as T;
     } catch (error) {
@@ -213,6 +220,13 @@ export class KubeClient {
   private classify(error: unknown): RetryVerdict {
     if (this.closed || Date.now() >= this.deadline) return { retry: false };
     if (error instanceof ApiStatusError) {
+      if ((error.status === 401 || error.status === 403) && this.sawServerDown) {
+        // A restarted API server answers before its authentication and RBAC caches are filled, refusing
+        // everyone for a few seconds. A refusal right after an outage is retried for a while, not reported.
+        this.startupGraceUntil ??= Date.now() + startupGraceMs;
+        if (Date.now() < this.startupGraceUntil) return { retry: true };
+      }
+      if (error.status >= 500) this.sawServerDown = true;
       if (error.status === 401 && !this.reloaded) {
         // A rotated token: the file on disk is newer than the copy in memory. Re-read once, at once.
         this.reloaded = true;
@@ -224,7 +238,10 @@ export class KubeClient {
     }
     if (isTlsError(error)) return { retry: false };
     const code = (error as NodeJS.ErrnoException)?.code;
-    if ((error as Error)?.name === 'TimeoutError' || (code !== undefined && transientNetworkCodes.has(code))) return { retry: true };
+    if ((error as Error)?.name === 'TimeoutError' || (code !== undefined && transientNetworkCodes.has(code))) {
+      this.sawServerDown = true;
+      return { retry: true };
+    }
     return { retry: false };
   }
 

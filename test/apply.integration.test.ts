@@ -216,7 +216,7 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     expect(run.stderr).not.toContain('not-a-valid-token');
   });
 
-  it('69 within the deadline when the API server is stopped, and succeeds once it is back', async () => {
+  it('69 within the deadline when the API server is stopped; a run started while it is down succeeds once it is back', async () => {
     const pod = await freshPod({ app: 'redis', role: 'follower' });
     const apiserver = await startExtraApiServer(controlPlane().dir);
     const env = podEnv(namespace, pod.name, sa.dir, apiserver.server);
@@ -231,9 +231,13 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
       expect(down.stderr).toMatch(/did not answer successfully within --timeout 2s \(last error: ECONNREFUSED/);
       expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis' });
 
+      // Started while the server is still down, which comes back before this run's deadline.
+      const waiting = runCli(['apply', '-c', leaderFile, '--timeout', '60'], env);
+      await new Promise((r) => setTimeout(r, 1000));
       await apiserver.restart();
-      const back = await runCli(['apply', '-c', leaderFile], env);
+      const back = await waiting;
       expect(back.exitCode, back.stderr).toBe(0);
+      expect(back.stderr).toMatch(/retrying attempt=\d+ .*ECONNREFUSED/);
       expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', role: 'leader' });
     } finally {
       await apiserver.stop();

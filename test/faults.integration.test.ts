@@ -95,6 +95,31 @@ describe('transient failures are retried within the deadline', () => {
   });
 });
 
+describe('an API server coming back from a restart', () => {
+  it('refuses for a moment while its caches fill: 403 right after an outage is retried', async () => {
+    proxy.inject({ reset: true }, { status: 403, reason: 'Forbidden' }, { status: 401, reason: 'Unauthorized' }, { status: 403, reason: 'Forbidden' });
+    const { run, role } = await viaProxy(followerFile);
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(role).toBe('follower');
+    expect(proxy.seen.map((s) => s.answer).slice(0, 5)).toEqual(['reset', '403', '401', '403', 'passed']);
+  });
+
+  it('a refusal that lasts past the deadline is reported as one (77), not as unavailability', async () => {
+    proxy.inject({ reset: true }, ...Array.from({ length: 60 }, () => ({ status: 403, reason: 'Forbidden' })));
+    const { run, role } = await viaProxy(followerFile, ['--timeout', '2']);
+    expect(run.exitCode).toBe(77);
+    expect(run.stderr).toMatch(/error: Forbidden: .* may not get pods/);
+    expect(role).toBeUndefined();
+  });
+
+  it('without an outage first, a 403 is final at once', async () => {
+    proxy.inject({ status: 403, reason: 'Forbidden' });
+    const { run } = await viaProxy(followerFile);
+    expect(run.exitCode).toBe(77);
+    expect(proxy.seen).toHaveLength(1);
+  });
+});
+
 describe('a promotion raced by another run for the same pod', () => {
   it('still records the demotion it made when the other run finishes the promotion', async () => {
     // The resident and a reconfigure hook can both promote this pod. This run demotes the stale leader,
