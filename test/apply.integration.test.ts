@@ -1,12 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startExtraApiServer } from '../tools/control-plane.ts';
 import { runCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace, documentedRole, podEnv } from './support/cluster.ts';
+import { tempDir } from './support/election.ts';
+import { matrix } from './support/matrix.ts';
 
-const files = mkdtempSync(join(tmpdir(), 'hab-pod-role-apply-'));
+const files = tempDir('apply');
 function electionFile(name: string, text: string): string {
   const path = join(files, name);
   writeFileSync(path, text);
@@ -136,12 +137,16 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     const pod = await freshPod({ app: 'redis', role: 'follower' });
     const broken = electionFile('broken.toml', '[election]\nleader = \nfollower = false\n');
     const run = await runCli(['apply', '-c', broken], pod.env);
+    matrix.inputs();
+    const after = await admin().podLabels(namespace, pod.name);
+    matrix.unwantedWrites(after.role === 'follower' ? 0 : 1);
     expect(run.exitCode).toBe(65);
     expect(run.stderr.trim()).toBe(`hab-pod-role: error: ${broken}:2:10: invalid TOML: Unexpected character, expecting string, number, datetime, boolean, inline array or inline table; fix the template that renders it.`);
     expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', role: 'follower' });
   });
 
   it('78 for a pod that does not exist, telling the user to set POD_NAME', async () => {
+    matrix.inputs();
     const run = await runCli(['apply', '-c', leaderFile], podEnv(namespace, 'no-such-pod', sa.dir));
     expect(run.exitCode).toBe(78);
     expect(run.stderr.trim()).toBe(
@@ -150,12 +155,14 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
   });
 
   it('78 when there are no credentials at all', async () => {
+    matrix.inputs();
     const run = await runCli(['apply', '-c', leaderFile], { POD_NAME: 'p', POD_NAMESPACE: 'n' });
     expect(run.exitCode).toBe(78);
     expect(run.stderr).toMatch(/No Kubernetes credentials found/);
   });
 
   it('64 for a usage mistake', async () => {
+    matrix.inputs(2);
     const run = await runCli(['apply', '-c', leaderFile, '--no-such-flag'], {});
     expect(run.exitCode).toBe(64);
     expect(run.stderr.trim()).toBe('hab-pod-role: error: Unknown argument: --no-such-flag; see hab-pod-role --help.');
@@ -183,11 +190,14 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
       await admin().createPod(ns, 'redis-0', { app: 'redis', role: 'leader' === basename(file, '.toml') ? 'follower' : 'leader' });
       const before = await admin().podLabels(ns, 'redis-0');
       for (const dryRun of [[], ['--dry-run=server']]) {
+        matrix.fault();
         const run = await runCli(['apply', '-c', file, ...dryRun], podEnv(ns, 'redis-0', account.dir));
         expect(run.exitCode).toBe(77);
         expect(run.stderr.trim()).toBe(forbidden(ns, verb, resource));
       }
-      expect(await admin().podLabels(ns, 'redis-0')).toEqual(before);
+      const after = await admin().podLabels(ns, 'redis-0');
+      matrix.unwantedWrites(JSON.stringify(after) === JSON.stringify(before) ? 0 : 1);
+      expect(after).toEqual(before);
 
       await admin().setRoleRules(ns, documentedRole().rules);
       const granted = await runCli(['apply', '-c', file], podEnv(ns, 'redis-0', account.dir));
@@ -195,6 +205,7 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     });
 
     it('without events create: the promotion is made, and the missing rule is named in a warning', async () => {
+      matrix.fault();
       const ns = await createNamespace('rbac');
       const account = await admin().serviceAccount(ns, without('events', 'create'));
       await admin().createPod(ns, 'redis-0', { app: 'redis' });
@@ -206,8 +217,9 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
   });
 
   it('77 when the API server rejects the token', async () => {
+    matrix.fault();
     const pod = await freshPod();
-    const badDir = mkdtempSync(join(tmpdir(), 'hab-pod-role-badsa-'));
+    const badDir = tempDir('badsa');
     writeFileSync(join(badDir, 'token'), 'not-a-valid-token');
     writeFileSync(join(badDir, 'ca.crt'), controlPlane().caPem);
     const run = await runCli(['apply', '-c', leaderFile], { ...pod.env, HAB_POD_ROLE_SERVICE_ACCOUNT_DIR: badDir });
@@ -227,6 +239,7 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
       const down = await runCli(['apply', '-c', leaderFile, '--timeout', '2'], env);
       // The deadline is a promise to the hook that called it: the run ends around it, not long after.
       expect(Date.now() - started).toBeLessThan(15_000);
+      matrix.fault(2); // down past the deadline, and down at the start of a run that then succeeds
       expect(down.exitCode).toBe(69);
       expect(down.stderr).toMatch(/did not answer successfully within --timeout 2s \(last error: ECONNREFUSED/);
       expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis' });
@@ -245,8 +258,9 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
   });
 
   it('78 for an API server whose certificate the CA does not vouch for, without retrying', async () => {
+    matrix.fault(2); // the wrong CA, with and without NODE_TLS_REJECT_UNAUTHORIZED=0
     const pod = await freshPod();
-    const otherCa = mkdtempSync(join(tmpdir(), 'hab-pod-role-otherca-'));
+    const otherCa = tempDir('otherca');
     const { execFileSync } = await import('node:child_process');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=other',
       '-keyout', join(otherCa, 'ca.key'), '-out', join(otherCa, 'ca.crt')], { stdio: 'ignore' });
@@ -274,6 +288,7 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
       ['no current context', () => kubeconfig(`apiVersion: v1\nkind: Config\n${cluster()}\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\n`), /has no usable current context: run `kubectl config use-context NAME`/],
       ['insecure-skip-tls-verify', () => kubeconfig(`apiVersion: v1\nkind: Config\ncurrent-context: ctx\nclusters: [{name: c, cluster: {server: ${controlPlane().server}, insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: ctx, context: {cluster: c, user: u}}]\n`), /sets insecure-skip-tls-verify; hab-pod-role only talks to a verified API server/],
     ])('%s', async (_what, path, message) => {
+      matrix.inputs();
       const run = await runCli(['apply', '-c', leaderFile, '--kubeconfig', path(), '--pod', 'p', '-n', namespace], {});
       expect(run.exitCode).toBe(78);
       expect(run.stderr.trim().split('\n')).toHaveLength(1);

@@ -1,15 +1,18 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { maxElectionFileBytes, parseElectionFile, readElectionFile } from '../src/election.ts';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
 import { mutateElectionFile, seeded } from './support/random.ts';
+import { matrix } from './support/matrix.ts';
 
 const file = 'election.toml';
 
+/** The error `fn` fails with; every call is one bad input tried. */
 function failure(fn: () => unknown): HabPodRoleError {
+  matrix.inputs();
   try {
     fn();
   } catch (error) {
@@ -72,6 +75,7 @@ describe('parseElectionFile', () => {
 
 describe('readElectionFile', () => {
   const dir = mkdtempSync(join(tmpdir(), 'hab-pod-role-election-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, data: string | Buffer) => {
     const path = join(dir, name);
     writeFileSync(path, data);
@@ -133,6 +137,7 @@ describe('parseElectionFile under random mutation', () => {
         rejected++;
       }
     }
+    matrix.inputs(rejected);
     // The mutations must mostly break the file, or the test would prove little.
     expect(rejected).toBeGreaterThan(1500);
   });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../src/errors.ts';
 import { choosePodIdentity } from '../src/identity.ts';
+import { matrix } from './support/matrix.ts';
 
 const saDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -22,11 +23,13 @@ describe('choosePodIdentity', () => {
     expect(choosePodIdentity({ flagPod: ' ', env: { POD_NAME: '', HOSTNAME: 'h' }, serviceAccountDir: saDir, flagNamespace: 'n' }).name).toBe('h');
   });
   it('fails with 78 and says what to set when the namespace is unknown', () => {
+    matrix.inputs();
     expect(() => choosePodIdentity({ env: { POD_NAME: 'p' }, serviceAccountDir: saDir })).toThrow(
       expect.objectContaining({ exitCode: ExitCode.config, message: expect.stringMatching(/set POD_NAMESPACE from the downward API/) }),
     );
   });
   it('fails with 78 when nothing names the pod', () => {
+    matrix.inputs();
     expect(() => choosePodIdentity({ env: {}, serviceAccountDir: saDir, flagNamespace: 'n' })).toThrow(
       expect.objectContaining({ exitCode: ExitCode.config, message: expect.stringMatching(/set POD_NAME/) }),
     );
@@ -37,6 +40,7 @@ describe('choosePodIdentity', () => {
     [{ POD_NAME: 'x'.repeat(254) }, /is not a valid pod name/],
     [{ POD_NAME: 'redis-0', POD_NAMESPACE: 'My Namespace' }, /"My Namespace" \(from POD_NAMESPACE\) is not a valid namespace name: set POD_NAMESPACE/],
   ])('fails with 78 for a name Kubernetes would never give: %j', (env, message) => {
+    matrix.inputs();
     expect(() => choosePodIdentity({ env, serviceAccountDir: saDir, serviceAccountNamespace: 'sa-ns' })).toThrow(
       expect.objectContaining({ exitCode: ExitCode.config, message: expect.stringMatching(message) }),
     );

@@ -7,6 +7,7 @@ import { runCli, startCli, type RunningCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace, documentedRole, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
+import { matrix } from './support/matrix.ts';
 
 let namespace: string;
 let saDir: string;
@@ -59,6 +60,7 @@ describe('run --watch keeps the label in step with the election file', () => {
   });
 
   it('reports a broken file and ignores it until a good one arrives', async () => {
+    matrix.inputs();
     const m = await member('leader');
     await becomes(m.role, 'leader', 'the first label');
     writeElection(m.file, '[election]\nleader = tru');
@@ -72,6 +74,7 @@ describe('run --watch keeps the label in step with the election file', () => {
 
 describe('drift repair', () => {
   it('puts back a label changed or removed by hand, and says so', async () => {
+    matrix.fault(2);
     const m = await member('leader');
     await becomes(m.role, 'leader', 'the first label');
     await labelByHand(m.name, 'follower');
@@ -84,6 +87,7 @@ describe('drift repair', () => {
 
 describe('credentials', () => {
   it('uses a rotated token from the next request on, after the old one stopped working', async () => {
+    matrix.fault();
     const ns = await createNamespace('rotate');
     const account = await admin().serviceAccount(ns);
     await admin().createPod(ns, 'redis-0', { app: 'redis' });
@@ -115,6 +119,7 @@ describe('credentials', () => {
 
 describe('RBAC', () => {
   it('without watch, the service still runs and the missing rule is named', async () => {
+    matrix.fault();
     const ns = await createNamespace('nowatch');
     const rules = documentedRole().rules.map((rule) => ({ ...rule, verbs: rule.verbs.filter((verb) => verb !== 'watch') }));
     const account = await admin().serviceAccount(ns, rules);
@@ -131,6 +136,7 @@ describe('RBAC', () => {
 
 describe('the API server going away', () => {
   it('keeps the service running, and the label is right once the server is back', async () => {
+    matrix.fault();
     const apiserver = await startExtraApiServer(controlPlane().dir);
     try {
       const m = await member('follower', apiserver.server);

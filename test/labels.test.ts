@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Election } from '../src/election.ts';
 import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelValueFor, labelValueProblem, planLabel, roleFor } from '../src/labels.ts';
+import { matrix } from './support/matrix.ts';
 
 describe('roleFor: the label decision table', () => {
   const cases: [Election, 'leader' | 'follower' | undefined][] = [
@@ -45,6 +46,7 @@ describe('label key syntax', () => {
     ['k8s.io/role', /reserves/],
     ['x.k8s.io/role', /reserves/],
   ])('rejects %j', (key, why) => {
+    matrix.inputs();
     expect(labelKeyProblem(key)).toMatch(why);
   });
   it('does not treat a lookalike domain as reserved', () => {
@@ -64,6 +66,7 @@ describe('label value syntax', () => {
     ['leader/x', /must be letters/],
     ['lëader', /must be letters/],
   ])('rejects %j', (value, why) => {
+    matrix.inputs();
     expect(labelValueProblem(value)).toMatch(why);
   });
 });

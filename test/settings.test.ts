@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
 import { chooseLabelScheme, parseDryRun, validateOptions, type CommonOptions } from '../src/settings.ts';
+import { matrix } from './support/matrix.ts';
 
 const base: CommonOptions = { config: 'e.toml', timeout: 30, requestTimeout: 10, force: false };
 
+/** The exit code `fn` fails with (0 if it does not); every call is one bad input tried. */
 function codeOf(fn: () => unknown): number {
+  matrix.inputs();
   try {
     fn();
   } catch (error) {

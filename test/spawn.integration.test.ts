@@ -6,6 +6,7 @@ import { runCli, startCli } from './support/cli.ts';
 import { admin, createNamespace, podEnv } from './support/cluster.ts';
 import { electionText, tempDir, writeElection } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
+import { matrix } from './support/matrix.ts';
 
 const dir = tempDir('spawn');
 const leaderFile = writeElection(join(dir, 'leader.toml'), electionText('leader'));
@@ -37,12 +38,14 @@ describe('exit status mirrors the service', () => {
   );
 
   it('127 with a clear sentence when the command does not exist', async () => {
+    matrix.inputs();
     const result = await run(['no-such-service-binary']);
     expect(result.exitCode).toBe(127);
     expect(result.stderr).toContain('hab-pod-role: error: Command not found: no-such-service-binary; check the command after -- and PATH.');
   });
 
   it('126 when the command cannot be executed', async () => {
+    matrix.inputs();
     const script = join(dir, 'not-executable.sh');
     writeFileSync(script, '#!/bin/sh\nexit 0\n');
     chmodSync(script, 0o644);
@@ -91,6 +94,7 @@ describe('signals reach the service', () => {
 
 describe('a service that misbehaves', () => {
   it('crashing again and again: each start mirrors the crash, labels with one request, and leaves nothing behind', async () => {
+    matrix.fault();
     // The Supervisor restarts the run hook after each crash; every restart is a cold start of the wrapper.
     expect((await run(['true'])).exitCode).toBe(0);
     for (let i = 0; i < 5; i++) {
@@ -104,6 +108,7 @@ describe('a service that misbehaves', () => {
   });
 
   it('ignoring TERM: the wrapper waits with it (never orphaning it) until the Supervisor KILLs the group', async () => {
+    matrix.fault();
     const out = join(dir, 'stubborn.pid');
     const running = startCli(['run', '-c', leaderFile, '--', 'sh', '-c', `trap '' TERM; echo $$ > ${out}; while :; do sleep 0.1; done`], env);
     await eventually(() => existsSync(out) && readFileSync(out, 'utf8').endsWith('\n'), { what: 'the stubborn service starting' });
@@ -165,6 +170,7 @@ describe('the wrapper stays out of the way', () => {
 
 describe('when labelling fails', () => {
   it('does not start the service and exits with the apply code', async () => {
+    matrix.inputs();
     const marker = join(dir, 'started-1');
     const result = await runCli(['run', '-c', leaderFile, '--', 'touch', marker], { ...env, POD_NAME: 'no-such-pod' });
     expect(result.exitCode).toBe(78);
@@ -172,6 +178,7 @@ describe('when labelling fails', () => {
   });
 
   it('starts it anyway with --start-on-label-error', async () => {
+    matrix.inputs();
     const marker = join(dir, 'started-2');
     const result = await runCli(['run', '-c', leaderFile, '--start-on-label-error', '--', 'sh', '-c', `touch ${marker}; exit 5`], { ...env, POD_NAME: 'no-such-pod' });
     expect(result.exitCode).toBe(5);
@@ -180,12 +187,14 @@ describe('when labelling fails', () => {
   });
 
   it('is a usage error (64) without a command after --, and the service never starts', async () => {
+    matrix.inputs();
     const result = await runCli(['run', '-c', leaderFile], env);
     expect(result.exitCode).toBe(64);
     expect(result.stderr.trim()).toBe('hab-pod-role: error: run needs the service command after --, as in: hab-pod-role run --config FILE -- redis-server /path/to/redis.config.');
   });
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)('%s while it retries an unreachable API server: exits with 128 + n, service never started', async (signal) => {
+    matrix.fault();
     const marker = join(dir, `started-${signal}`);
     const unreachable = { ...env, KUBERNETES_SERVICE_PORT: '1' };
     const running = startCli(['run', '-c', leaderFile, '--timeout', '60', '--', 'touch', marker], unreachable);

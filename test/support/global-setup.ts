@@ -1,7 +1,7 @@
 // Integration set-up: builds the CLI and the control-plane binaries, starts a control plane for this run, stops it after.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -19,7 +19,12 @@ export default async function setup(project: TestProject) {
   // The tests run the artifact users run, so build it from the current sources first.
   execFileSync(process.execPath, [join(repoRoot, 'tools/bundle.mjs')], { cwd: repoRoot, stdio: 'inherit' });
   const binDir = buildControlPlane();
-  const dir = mkdtempSync(join(tmpdir(), 'hab-pod-role-cluster-'));
+  // Everything the run creates goes under one directory, removed at the end: the test workers start
+  // after this and inherit TMPDIR, so their temporary directories land here too.
+  const root = mkdtempSync(join(tmpdir(), 'hab-pod-role-test-'));
+  process.env.TMPDIR = root;
+  const dir = join(root, 'cluster');
+  mkdirSync(dir);
   // globalSetup has no timeout of its own: the start-up gets its deadline here.
   const plane = await startControlPlane({ dir, binDir, deadlineMs: 120_000 });
   project.provide('controlPlane', plane);
@@ -28,7 +33,7 @@ export default async function setup(project: TestProject) {
       await stopControlPlane(dir);
       assertNoSecretsInOutput(dir);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
     }
   };
 }
