@@ -112,10 +112,19 @@ describe('readElectionFile', () => {
   });
   it('names an empty file', () => rejects(write('empty.toml', '\n  \n'), /is empty/));
   it('names a file that is not UTF-8', () => rejects(write('latin1.toml', Buffer.from([0x5b, 0xe9, 0x5d])), /not valid UTF-8/));
-  it.runIf(process.getuid?.() !== 0)('names an unreadable file', () => {
+  it('names an unreadable file', () => {
     const path = write('secret.toml', '[election]\n');
     chmodSync(path, 0o000);
-    return rejects(path, /cannot be read by this user/);
+    if (process.getuid?.() !== 0) return rejects(path, /cannot be read by this user/);
+    // Root reads anything through CAP_DAC_OVERRIDE: read it from a process without that capability, as a
+    // service user would be.
+    matrix.inputs();
+    const source = new URL('../src/election.ts', import.meta.url).href;
+    const script = `try { (await import(${JSON.stringify(source)})).readElectionFile(${JSON.stringify(path)}); } catch (e) { console.log(JSON.stringify({ code: e.exitCode, message: e.message })); }`;
+    const out = execFileSync('setpriv', ['--bounding-set', '-dac_override,-dac_read_search', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    const { code, message } = JSON.parse(out) as { code: number; message: string };
+    expect(code).toBe(ExitCode.dataError);
+    expect(message).toMatch(/secret\.toml: the election file cannot be read by this user/);
   });
 });
 

@@ -177,6 +177,17 @@ describe('when labelling fails', () => {
     expect(existsSync(marker)).toBe(false);
   });
 
+  it('an API server unreachable until --timeout: 69 in time, and the service never starts', async () => {
+    matrix.fault();
+    const marker = join(dir, 'started-unreachable');
+    const started = Date.now();
+    const result = await runCli(['run', '-c', leaderFile, '--timeout', '2', '--', 'touch', marker], { ...env, KUBERNETES_SERVICE_PORT: '1' });
+    expect(result.exitCode).toBe(69);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(result.stderr).toMatch(/did not answer successfully within --timeout 2s \(last error: ECONNREFUSED/);
+    expect(existsSync(marker)).toBe(false);
+  });
+
   it('starts it anyway with --start-on-label-error', async () => {
     matrix.inputs();
     const marker = join(dir, 'started-2');
