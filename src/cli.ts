@@ -94,13 +94,14 @@ export async function main(argv: string[]): Promise<number> {
         .parseAsync();
       return await runWith(command)(args as unknown as Args);
     }
-    if (argv[0] !== undefined && !argv[0].startsWith('-')) throw usageError(`Unknown command: ${argv[0]}; name one of apply, run or status (see hab-pod-role --help).`);
+    if (!command && argv[0] !== undefined && !argv[0].startsWith('-')) throw usageError(`Unknown command: ${argv[0]}; name one of apply, run or status (see hab-pod-role --help).`);
     // Help, the version, or no command: the whole command tree, which yargs documents.
     let exitCode: number = ExitCode.ok;
     let tree = parser(argv, argv)
       .usage('$0 <command> [options]\n\nPuts a Habitat leader election result on this pod as a role label.')
       .version(packageJson.version)
-      .help();
+      .help()
+      .alias('help', 'h');
     for (const [name, each] of Object.entries(commands)) {
       tree = tree.command(name, each.describe, each.options, async (args) => {
         exitCode = await runWith(each)(args as unknown as Args);

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startExtraApiServer } from '../tools/control-plane.ts';
@@ -132,6 +132,31 @@ describe('dry runs', () => {
   });
 });
 
+describe('help and version', () => {
+  it.each([
+    [['--help'], 'Commands:'],
+    [['-h'], 'Commands:'],
+    [['apply', '--help'], '--config'],
+    [['run', '-h'], '--start-on-label-error'],
+    [['status', '--help'], '--output'],
+  ])('%j prints the usage on stdout and exits 0', async (args, shows) => {
+    const result = await runCli(args, {});
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^hab-pod-role /);
+    expect(result.stdout).toContain(shows);
+    expect(result.stderr).toBe('');
+  });
+  it('--help after -- belongs to the service, not to the tool', async () => {
+    const result = await runCli(['run', '-c', leaderFile, '--no-watch', '--dry-run', '--', 'redis-server', '--help'], {});
+    expect(result.stderr).toContain('--dry-run goes with apply');
+  });
+  it('--version prints the package version', async () => {
+    const result = await runCli(['--version'], {});
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toBe(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+  });
+});
+
 describe('failures: one sentence, a documented code, nothing changed', () => {
   it('65 for a broken election file, before any API call', async () => {
     const pod = await freshPod({ app: 'redis', role: 'follower' });
@@ -169,6 +194,16 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     const positional = await runCli(['apply', 'extra'], {});
     expect(positional.exitCode).toBe(64);
     expect(positional.stderr.trim()).toBe('hab-pod-role: error: Unknown argument: extra; see hab-pod-role --help.');
+  });
+
+  it('64 for an unknown or missing command, naming the commands', async () => {
+    matrix.inputs(2);
+    const unknown = await runCli(['aply', '-c', leaderFile], {});
+    expect(unknown.exitCode).toBe(64);
+    expect(unknown.stderr.trim()).toBe('hab-pod-role: error: Unknown command: aply; name one of apply, run or status (see hab-pod-role --help).');
+    const none = await runCli([], {});
+    expect(none.exitCode).toBe(64);
+    expect(none.stderr.trim()).toBe('hab-pod-role: error: Name a command: apply, run or status; see hab-pod-role --help.');
   });
 
   describe('each verb of the documented Role is needed, and its absence is named', () => {
