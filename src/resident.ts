@@ -1,5 +1,6 @@
 // `hab-pod-role run`: the parent the Supervisor sees. It stays small: no command-line parser, no Kubernetes library.
 
+import { setFlagsFromString } from 'node:v8';
 import { credentialsFromHandoff } from './credentials.ts';
 import { keepLabel, type Keeper } from './keeper.ts';
 import { openClient } from './apply.ts';
@@ -13,6 +14,11 @@ import { runPrepareStep, startService } from './spawn.ts';
  * loads here; then the service starts, and while it runs the label follows the election file.
  */
 export async function runResident(argv: string[]): Promise<number> {
+  // This process waits beside the service for months and does little work when it wakes. V8's optimising
+  // compilers would still compile its hot paths after a few hundred elections, for ~13 MiB that never comes
+  // back (measured); the interpreter and baseline code are fast enough for a label write now and then.
+  setFlagsFromString('--no-opt');
+  setFlagsFromString('--no-maglev');
   const prepared = await runPrepareStep(argv);
   // --help and --version end here with 0; a failed label ends here with the code `apply` would give.
   if (prepared.exitCode !== 0 || prepared.handoff === undefined) return prepared.exitCode;
