@@ -20,6 +20,9 @@ if (process.getuid?.() !== 0) {
 }
 
 const clusterDir = mkdtempSync(join(tmpdir(), 'hab-pod-role-demo-'));
+// Everything the demo creates (service-account copies, package and service directories) goes under this
+// directory and is removed with it.
+process.env.TMPDIR = clusterDir;
 let example: RedisExample | undefined;
 try {
   say('A real control plane on this machine: etcd, kube-apiserver, kube-controller-manager');
