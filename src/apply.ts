@@ -167,7 +167,9 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
     } catch (error) {
       if (!lostRace(error) || client.deadlinePassed()) throw error;
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
-      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 80 * Math.min(round, 10)));
+      // In a failover the usual cause is the old leader removing its own label at the same moment: worth
+      // retrying at once. Two members promoting against each other need the random, growing gap to part.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(2 ** (round - 1), 40)));
     }
   }
 }

@@ -10,7 +10,7 @@ import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
 import { prepareRun, type RunOptions } from './run.ts';
-import { chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
+import { checkGroupSelectorOption, chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
 
 
 function commonOptions(y: Argv) {
@@ -157,6 +157,7 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
 /** Reads the group as the file (if any), flags and environment define it, and prints it. */
 async function status(options: CommonOptions & { output: 'table' | 'json' }, log: Logger): Promise<number> {
   const serviceAccountDir = options.serviceAccountDir ?? defaults.serviceAccountDir;
+  checkGroupSelectorOption(options);
   const file = options.config ? readElectionFile(options.config) : undefined;
   const scheme = chooseLabelScheme(file?.label ?? {}, options, options.config ?? 'defaults');
   const group = { selector: options.groupSelector ?? file?.group.selector };

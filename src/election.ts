@@ -3,6 +3,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import TOML from '@iarna/toml';
 import { dataError, HabPodRoleError } from './errors.ts';
+import { labelSelectorProblem } from './labels.ts';
 
 /** What the Supervisor knows about this member's election. */
 export interface Election {
@@ -60,6 +61,8 @@ export function parseElectionFile(text: string, source: string): ElectionFile {
     },
     group: { selector: stringAt(group, 'group.', 'selector', source) },
   };
+  const selectorProblem = parsed.group.selector ? labelSelectorProblem(parsed.group.selector) : undefined;
+  if (selectorProblem) throw dataError(`${source}: group.selector: ${selectorProblem}; ${fixTemplate}.`);
   if (parsed.election.leader && parsed.election.follower) {
     throw dataError(`${source}: election.leader and election.follower are both true; a member is one or the other, ${fixTemplate}.`);
   }

@@ -22,6 +22,19 @@ const reservedDomains = ['kubernetes.io', 'k8s.io'];
 
 /** Returns why `key` is not a label key this tool may write, or undefined when it is fine. */
 export function labelKeyProblem(key: string): string | undefined {
+  const syntax = labelKeySyntaxProblem(key);
+  if (syntax) return syntax;
+  const slash = key.indexOf('/');
+  const prefix = slash === -1 ? undefined : key.slice(0, slash);
+  // Kubernetes reserves these domains and their subdomains for its own components.
+  if (prefix !== undefined && reservedDomains.some((d) => prefix === d || prefix.endsWith(`.${d}`))) {
+    return `label key "${key}" is under a prefix Kubernetes reserves (kubernetes.io, k8s.io); choose your own prefix`;
+  }
+  return undefined;
+}
+
+/** Why `key` is not a label key at all (selecting on a reserved key is fine; writing one is not). */
+function labelKeySyntaxProblem(key: string): string | undefined {
   const slash = key.indexOf('/');
   const prefix = slash === -1 ? undefined : key.slice(0, slash);
   const name = slash === -1 ? key : key.slice(slash + 1);
@@ -30,16 +43,57 @@ export function labelKeyProblem(key: string): string | undefined {
   if (!namePattern.test(name)) {
     return `label key "${key}" must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit (with an optional DNS prefix and '/')`;
   }
-  if (prefix !== undefined) {
-    if (prefix.length > prefixMaxLength || !dnsSubdomainPattern.test(prefix)) {
-      return `label key prefix "${prefix}" must be a lowercase DNS subdomain of at most ${prefixMaxLength} characters`;
-    }
-    // Kubernetes reserves these domains and their subdomains for its own components.
-    if (reservedDomains.some((d) => prefix === d || prefix.endsWith(`.${d}`))) {
-      return `label key "${key}" is under a prefix Kubernetes reserves (kubernetes.io, k8s.io); choose your own prefix`;
-    }
+  if (prefix !== undefined && (prefix.length > prefixMaxLength || !dnsSubdomainPattern.test(prefix))) {
+    return `label key prefix "${prefix}" must be a lowercase DNS subdomain of at most ${prefixMaxLength} characters`;
   }
   return undefined;
+}
+
+/**
+ * Returns why `selector` is not a label selector the API server would take, or undefined when it is
+ * fine: requirements separated by commas, each `key`, `!key`, `key=value`, `key==value`, `key!=value`,
+ * `key in (a,b)`, `key notin (a,b)`, `key>n` or `key<n` (the grammar of k8s.io/apimachinery labels.Parse).
+ * Checked here so a bad selector is refused before any request, naming where it came from.
+ */
+export function labelSelectorProblem(selector: string): string | undefined {
+  const key = '([^\\s!=<>(),]+)';
+  const value = '([^\\s!=<>(),]*)';
+  const forms: [RegExp, (m: RegExpExecArray) => (string | undefined)[]][] = [
+    [new RegExp(`^!\\s*${key}$`), (m) => [labelKeySyntaxProblem(m[1]!)]],
+    [new RegExp(`^${key}$`), (m) => [labelKeySyntaxProblem(m[1]!)]],
+    [new RegExp(`^${key}\\s*(?:==|=|!=)\\s*${value}$`), (m) => [labelKeySyntaxProblem(m[1]!), selectorValueProblem(m[2]!)]],
+    [new RegExp(`^${key}\\s*[<>]\\s*(-?\\d+)$`), (m) => [labelKeySyntaxProblem(m[1]!)]],
+    [new RegExp(`^${key}\\s+(?:in|notin)\\s*\\(([^()]*)\\)$`), (m) => [labelKeySyntaxProblem(m[1]!), ...m[2]!.split(',').map((v) => selectorValueProblem(v.trim()))]],
+  ];
+  for (const requirement of splitOutsideParentheses(selector)) {
+    const text = requirement.trim();
+    const form = forms.find(([pattern]) => pattern.test(text));
+    if (!form) return `"${text}" is not a label selector requirement (key, !key, key=value, key!=value, key in (a,b), key notin (a,b))`;
+    const problem = form[1](form[0].exec(text)!).find((p) => p !== undefined);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/** A value in a selector may be empty; otherwise it follows the label value syntax. */
+function selectorValueProblem(value: string): string | undefined {
+  return value === '' ? undefined : labelValueProblem(value);
+}
+
+function splitOutsideParentheses(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '(') depth++;
+    else if (text[i] === ')') depth--;
+    else if (text[i] === ',' && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(text.slice(start));
+  return parts;
 }
 
 /** Returns why `value` cannot be a role value, or undefined when it is fine. */

@@ -3,7 +3,7 @@
 import { defaultServiceAccountDir } from './credentials.ts';
 import type { LabelOverrides } from './election.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
-import { defaultLabelScheme, labelKeyProblem, labelValueProblem, type LabelScheme } from './labels.ts';
+import { defaultLabelScheme, labelKeyProblem, labelSelectorProblem, labelValueProblem, type LabelScheme } from './labels.ts';
 
 export type DryRun = 'none' | 'client' | 'server';
 
@@ -38,7 +38,14 @@ export function validateOptions(options: CommonOptions): { configPath: string; d
   for (const [flag, value] of [['--timeout', options.timeout], ['--request-timeout', options.requestTimeout]] as const) {
     if (!Number.isFinite(value) || value <= 0) throw usageError(`${flag} must be a positive number of seconds, not "${value}".`);
   }
+  checkGroupSelectorOption(options);
   return { configPath: options.config, dryRun: parseDryRun(options.dryRun), serviceAccountDir: options.serviceAccountDir ?? defaults.serviceAccountDir };
+}
+
+/** A bad --group-selector (or HAB_POD_ROLE_GROUP_SELECTOR) is a usage error, found before any request. */
+export function checkGroupSelectorOption(options: Pick<CommonOptions, 'groupSelector'>): void {
+  const problem = options.groupSelector ? labelSelectorProblem(options.groupSelector) : undefined;
+  if (problem) throw usageError(`--group-selector: ${problem}.`);
 }
 
 export function parseDryRun(value: string | undefined): DryRun {

@@ -4,7 +4,9 @@ import type { Owner } from '../tools/kube-admin.ts';
 import { runCli } from './support/cli.ts';
 import { admin, createNamespace, podEnv } from './support/cluster.ts';
 import { electionText, tempDir, writeElection } from './support/election.ts';
+import { matrix } from './support/matrix.ts';
 import { LabelRecorder } from './support/recorder.ts';
+import { invalidSelectors, validSelectors } from './support/selectors.ts';
 
 const dir = tempDir('group');
 const leaderFile = writeElection(join(dir, 'leader.toml'), electionText('leader'));
@@ -89,11 +91,26 @@ describe('groups by selector', () => {
     expect((await admin().podLabels(ns, 'b-0')).role).toBe('leader');
   });
 
-  it('reports a selector the API server rejects with 65', async () => {
+  it('refuses a bad selector with 65 before any request, naming the file', async () => {
+    matrix.inputs(2);
     const file = writeElection(join(dir, 'bad-selector.toml'), electionText('leader', '[group]\nselector = "app in (a"\n'));
-    const run = await runCli(['apply', '-c', file], podEnv(namespace, 'redis-0', saDir));
+    const run = await runCli(['apply', '-c', file, '--verbose'], podEnv(namespace, 'redis-0', saDir));
     expect(run.exitCode).toBe(65);
-    expect(run.stderr).toMatch(/The API server rejected the group's label selector: .*; fix \[group\] selector\./);
+    expect(run.stderr).toContain(`error: ${file}: group.selector: "app in (a" is not a label selector requirement`);
+    expect(run.stderr).not.toContain('api request');
+    const flag = await runCli(['apply', '-c', leaderFile, '--group-selector', 'éapp=a'], podEnv(namespace, 'redis-0', saDir));
+    expect(flag.exitCode).toBe(64);
+    expect(flag.stderr.trim()).toBe('hab-pod-role: error: --group-selector: label key "éapp" must be letters, digits, \'-\', \'_\' or \'.\', starting and ending with a letter or digit (with an optional DNS prefix and \'/\').');
+  });
+
+  it('the local check agrees with the API server on every selector of the unit tests', async () => {
+    const apiAccepts = async (selector: string) =>
+      admin().core.listNamespacedPod({ namespace, labelSelector: selector }).then(() => true, (e: { code?: number }) => {
+        if (e.code !== 400) throw e;
+        return false;
+      });
+    for (const selector of validSelectors) expect(await apiAccepts(selector), selector).toBe(true);
+    for (const [selector] of invalidSelectors) expect(await apiAccepts(selector), selector).toBe(false);
   });
 });
 

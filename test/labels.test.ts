@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Election } from '../src/election.ts';
-import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelValueFor, labelValueProblem, planLabel, roleFor } from '../src/labels.ts';
+import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelSelectorProblem, labelValueFor, labelValueProblem, planLabel, roleFor } from '../src/labels.ts';
 import { matrix } from './support/matrix.ts';
+import { invalidSelectors, validSelectors } from './support/selectors.ts';
 
 describe('roleFor: the label decision table', () => {
   const cases: [Election, 'leader' | 'follower' | undefined][] = [
@@ -88,5 +89,15 @@ describe('planLabel', () => {
   it('refuses a key that holds a value of someone else, unless forced', () => {
     expect(() => planLabel({ role: 'redis' }, scheme, 'leader', false)).toThrow(ForeignLabelError);
     expect(planLabel({ role: 'redis' }, scheme, 'leader', true).patch).toEqual({ metadata: { labels: { role: 'leader' } } });
+  });
+});
+
+describe('label selector syntax', () => {
+  it.each(validSelectors)('accepts %j', (selector) => {
+    expect(labelSelectorProblem(selector)).toBeUndefined();
+  });
+  it.each(invalidSelectors)('rejects %j', (selector, why) => {
+    matrix.inputs();
+    expect(labelSelectorProblem(selector)).toMatch(why);
   });
 });
