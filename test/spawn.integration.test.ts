@@ -121,11 +121,19 @@ describe('a service that misbehaves', () => {
         return false;
       }
     };
-    running.signalGroup('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1500));
-    // Both still there: the wrapper must not exit and leave the service running unsupervised.
-    expect([alive(running.pid), alive(service)]).toEqual([true, true]);
-    running.signalGroup('SIGKILL');
+    try {
+      running.signalGroup('SIGTERM');
+      await new Promise((r) => setTimeout(r, 1500));
+      // Both still there: the wrapper must not exit and leave the service running unsupervised.
+      expect([alive(running.pid), alive(service)]).toEqual([true, true]);
+    } finally {
+      // Also when the check failed: a service that ignores TERM must not outlive the test.
+      try {
+        running.signalGroup('SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    }
     await running.exited;
     await eventually(() => !alive(service), { what: 'the service gone with its group' });
   });
