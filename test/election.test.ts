@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { maxElectionFileBytes, parseElectionFile, readElectionFile } from '../src/election.ts';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
 import { mutateElectionFile, seeded } from './support/random.ts';
@@ -74,7 +74,10 @@ describe('parseElectionFile', () => {
 });
 
 describe('readElectionFile', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hab-pod-role-election-'));
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hab-pod-role-election-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, data: string | Buffer) => {
     const path = join(dir, name);
