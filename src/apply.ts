@@ -8,6 +8,7 @@ import { changedAtAnnotation, fenceAnnotation, groupMembers, planPromotion, type
 import { KubeClient, lostRace, statusOf, type MetadataPatch, type Pod } from './kube.ts';
 import { ForeignLabelError, labelPatch, labelValueFor, planLabel, roleFor, type LabelPlan, type LabelScheme } from './labels.ts';
 import type { Logger } from './log.ts';
+import { backoffDelay } from './retry.ts';
 import { chooseLabelScheme, validateOptions, type CommonOptions, type DryRun } from './settings.ts';
 
 /** Everything a run decided before touching the network. */
@@ -34,16 +35,20 @@ export interface ApplyOutcome {
 }
 
 /** Checks everything that can be checked without the network, so bad input changes nothing. */
-export async function prepareApply(options: CommonOptions, log: Logger): Promise<ApplyRequest> {
+export function prepareApply(options: CommonOptions, log: Logger): ApplyRequest {
   const { configPath, dryRun, serviceAccountDir } = validateOptions(options);
-  const file = readElectionFile(configPath);
-  const scheme = chooseLabelScheme(file.label, options, configPath);
-  const value = labelValueFor(roleFor(file.election), scheme);
+  const asked = readElection(configPath, options);
   const identity = resolvePodIdentity(options, serviceAccountDir);
   log.debug('pod identity', { pod: identity.name, from: identity.nameSource, namespace: identity.namespace, namespace_from: identity.namespaceSource });
-  log.debug('election', { ...file.election, label: value === null ? `${scheme.key} removed` : `${scheme.key}=${value}` });
-  const group = { selector: options.groupSelector ?? file.group.selector };
-  return { configPath, election: file.election, scheme, value, identity, group, dryRun, force: options.force, serviceAccountDir };
+  log.debug('election', { ...asked.election, label: asked.value === null ? `${asked.scheme.key} removed` : `${asked.scheme.key}=${asked.value}` });
+  return { configPath, ...asked, identity, dryRun, force: options.force, serviceAccountDir };
+}
+
+/** What the election file asks of this pod: the election, the label scheme, the value, the group. */
+function readElection(configPath: string, options: CommonOptions): Pick<ApplyRequest, 'election' | 'scheme' | 'value' | 'group'> {
+  const file = readElectionFile(configPath);
+  const scheme = chooseLabelScheme(file.label, options, configPath);
+  return { election: file.election, scheme, value: labelValueFor(roleFor(file.election), scheme), group: { selector: options.groupSelector ?? file.group.selector } };
 }
 
 /**
@@ -56,22 +61,23 @@ export async function applyNewest(client: KubeClient, request: ApplyRequest, opt
   for (;;) {
     const outcome = await applyLabel(client, request, log);
     requestsSent += outcome.requestsSent;
-    if (request.dryRun !== 'none') return { outcome, request };
-    let newer: ApplyRequest;
+    const settled = { outcome: { ...outcome, requestsSent }, request };
+    if (request.dryRun !== 'none') return settled;
+    let newer: ReturnType<typeof readElection>;
     try {
-      newer = await prepareApply(options, log);
+      newer = readElection(request.configPath, options);
     } catch (error) {
       // The file was good a moment ago; a rewrite in progress gets its own hook run when it lands.
       log.warn(`the election file changed after labelling and cannot be read now; leaving the label as it was read: ${(error as Error).message}`);
-      return { outcome: { ...outcome, requestsSent }, request };
+      return settled;
     }
-    if (newer.value === request.value && JSON.stringify(newer.scheme) === JSON.stringify(request.scheme)) return { outcome: { ...outcome, requestsSent }, request };
+    if (newer.value === request.value && JSON.stringify(newer.scheme) === JSON.stringify(request.scheme)) return settled;
     if (client.deadlinePassed()) {
       log.warn('the election file keeps changing; leaving the label as it was last read (the next hook run applies the newest)');
-      return { outcome: { ...outcome, requestsSent }, request };
+      return settled;
     }
     log.info(`the election file changed while labelling; labelling again as it now says (${describeOutcome(outcome)})`);
-    request = newer;
+    request = { ...request, ...newer };
   }
 }
 
@@ -169,7 +175,7 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
       // In a failover the usual cause is the old leader removing its own label at the same moment: worth
       // retrying at once. Two members promoting against each other need the random, growing gap to part.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * Math.min(2 ** (round - 1), 40)));
+      await new Promise((resolve) => setTimeout(resolve, backoffDelay(round - 1, 20, 800, Math.random)));
     }
   }
 }

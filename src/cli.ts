@@ -140,7 +140,7 @@ function parser(args: string[], argv: string[]): Argv {
 }
 
 async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome> {
-  const request = await prepareApply(options, log);
+  const request = prepareApply(options, log);
   if (request.dryRun === 'client') {
     const { text, outcome } = clientDryRun(request);
     process.stdout.write(text);

@@ -105,8 +105,8 @@ function readAtMost(path: string, limit: number): Buffer {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw Object.assign(new Error('directory'), { code: 'EISDIR' });
-    if (!stat.isFile()) throw dataError(`${path}: the election file is not a regular file (a pipe or device); check --config and that the plan renders it from config/.`);
+    // A directory is left to the read below, which fails with EISDIR and is named as one.
+    if (!stat.isFile() && !stat.isDirectory()) throw dataError(`${path}: the election file is not a regular file (a pipe or device); check --config and that the plan renders it from config/.`);
     const buffer = Buffer.alloc(limit);
     let length = 0;
     for (let n = -1; n !== 0 && length < limit; length += n) n = readSync(fd, buffer, length, limit - length, null);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ExitCode, HabPodRoleError } from './errors.ts';
+import { isDnsLabel, isDnsSubdomain } from './labels.ts';
 
 export interface PodIdentity {
   name: string;
@@ -54,11 +55,6 @@ export function choosePodIdentity(inputs: IdentityInputs): PodIdentity {
   }
   return { name: nameChoice.value, nameSource: nameChoice.source, namespace: namespaceChoice.value, namespaceSource: namespaceChoice.source };
 }
-
-/** Pod names are DNS subdomains (RFC 1123): lower case letters, digits, '-' and '.', at most 253 characters. */
-const isDnsSubdomain = (name: string) => name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
-/** Namespace names are DNS labels: the same without '.', at most 63 characters. */
-const isDnsLabel = (name: string) => name.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name);
 
 function pick(value: string | undefined, source: string) {
   return value === undefined ? undefined : { value, source };

@@ -50,13 +50,13 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     }
   };
 
-  let reads = 0;
-  /** Reads the election file; applies it if it changed. Says whether it did. */
+  /**
+   * Reads the election file; applies it if it changed. Says whether it did. The read is synchronous, so
+   * reads cannot interleave: the last one sets `value`, and `reconcile` folds overlapping passes into it.
+   */
   const fileChanged = async (): Promise<boolean> => {
-    const read = ++reads;
     try {
       const file = readElectionFile(start.configPath);
-      if (read !== reads) return true; // a newer read is under way: the last state wins
       const next = labelValueFor(roleFor(file.election), start.scheme);
       const { key, leader, follower } = file.label;
       if ((key ?? start.scheme.key) !== start.scheme.key || (leader ?? start.scheme.leader) !== start.scheme.leader || (follower ?? start.scheme.follower) !== start.scheme.follower) {
@@ -69,7 +69,6 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       await reconcile('the election file changed');
       return true;
     } catch (error) {
-      if (read !== reads) return true;
       // Half-written or broken: never applied. The last good state stays on the pod until a good file arrives.
       log.error(`${(error as Error).message} Ignored until a valid file arrives; the label stays as it is.`);
       return false;

@@ -5,12 +5,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node/dist/gen/models/V1Pod.js';
 import type { Credentials } from './credentials.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { retryAfterMs, withRetries, type RetryVerdict } from './retry.ts';
+
 /** A JSON merge patch of labels and annotations (null removes a key), optionally conditional on a resourceVersion. */
 export interface MetadataPatch {
   metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null>; resourceVersion?: string };
 }
-import type { Logger } from './log.ts';
-import { retryAfterMs, withRetries, type RetryVerdict } from './retry.ts';
 
 export type Pod = V1Pod;
 export const fieldManager = 'hab-pod-role';
@@ -209,7 +210,7 @@ export class KubeClient {
         onRetry: (error, delayMs, attempt) =>
           log.warn(`${method} ${rule.resource} failed, retrying`, { attempt, in_ms: delayMs, error: brief(error) }),
         // A refusal that outlasted the start-up grace is reported as a refusal (77), not as unavailability.
-        onDeadline: (error) => (error instanceof ApiStatusError && (error.status === 401 || error.status === 403) ? error : this.unavailable(error)),
+        onDeadline: (error) => (isRefusal(error) ? error : this.unavailable(error)),
       });
       return JSON.parse(text) as T;
     } catch (error) {
@@ -220,7 +221,7 @@ export class KubeClient {
   private classify(error: unknown): RetryVerdict {
     if (this.closed || Date.now() >= this.deadline) return { retry: false };
     if (error instanceof ApiStatusError) {
-      if ((error.status === 401 || error.status === 403) && this.sawServerDown) {
+      if (isRefusal(error) && this.sawServerDown) {
         // A restarted API server answers before its authentication and RBAC caches are filled, refusing
         // everyone for a few seconds. A refusal right after an outage is retried for a while, not reported.
         this.startupGraceUntil ??= Date.now() + startupGraceMs;
@@ -236,13 +237,9 @@ export class KubeClient {
       if (retryableStatuses.has(error.status)) return { retry: true, notBeforeMs: retryAfterMs(error.retryAfter, Date.now()) };
       return { retry: false };
     }
-    if (isTlsError(error)) return { retry: false };
-    const code = (error as NodeJS.ErrnoException)?.code;
-    if ((error as Error)?.name === 'TimeoutError' || (code !== undefined && transientNetworkCodes.has(code))) {
-      this.sawServerDown = true;
-      return { retry: true };
-    }
-    return { retry: false };
+    if (!isTransient(error)) return { retry: false };
+    this.sawServerDown = true;
+    return { retry: true };
   }
 
   /** Headers and a connection pool for the next request, with credentials resolved afresh (a rotated token is re-read). */
@@ -363,7 +360,7 @@ export class KubeClient {
         { cause: error },
       );
     }
-    if (this.classify(error).retry || Date.now() >= this.deadline) return this.unavailable(error);
+    if ((!this.closed && isTransient(error)) || this.deadlinePassed()) return this.unavailable(error);
     return new HabPodRoleError(ExitCode.software, `Unexpected failure talking to the API server: ${brief(error)}.`, { cause: error });
   }
 }
@@ -400,6 +397,18 @@ function timeoutError(ms: number, cause: Error): Error {
   const error = new Error(`no answer within ${ms} ms`, { cause });
   error.name = 'TimeoutError';
   return error;
+}
+
+/** A 401 or 403: the server refused who this is, or what it asked. */
+function isRefusal(error: unknown): error is ApiStatusError {
+  return error instanceof ApiStatusError && (error.status === 401 || error.status === 403);
+}
+
+/** A failure of the connection, not of the request (a TLS failure is neither): trying again may work. */
+function isTransient(error: unknown): boolean {
+  if (isTlsError(error)) return false;
+  const code = (error as NodeJS.ErrnoException)?.code;
+  return (error as Error)?.name === 'TimeoutError' || (code !== undefined && transientNetworkCodes.has(code));
 }
 
 function isTlsError(error: unknown): boolean {

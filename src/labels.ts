@@ -1,4 +1,4 @@
-// Pure label logic: Kubernetes label syntax, the role an election result asks for, and the patch that applies it.
+// Pure label logic: Kubernetes name and label syntax, the role an election result asks for, and the patch that applies it.
 
 import type { Election } from './election.ts';
 
@@ -18,7 +18,13 @@ const nameMaxLength = 63;
 const prefixMaxLength = 253;
 const namePattern = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const dnsSubdomainPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const dnsLabelPattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const reservedDomains = ['kubernetes.io', 'k8s.io'];
+
+/** A DNS subdomain (RFC 1123), as pod names and label key prefixes are: lower case, digits, '-' and '.', at most 253 characters. */
+export const isDnsSubdomain = (name: string) => name.length <= prefixMaxLength && dnsSubdomainPattern.test(name);
+/** A DNS label, as namespace names are: the same without '.', at most 63 characters. */
+export const isDnsLabel = (name: string) => name.length <= nameMaxLength && dnsLabelPattern.test(name);
 
 /** Returns why `key` is not a label key this tool may write, or undefined when it is fine. */
 export function labelKeyProblem(key: string): string | undefined {
@@ -43,7 +49,7 @@ function labelKeySyntaxProblem(key: string): string | undefined {
   if (!namePattern.test(name)) {
     return `label key "${key}" must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit (with an optional DNS prefix and '/')`;
   }
-  if (prefix !== undefined && (prefix.length > prefixMaxLength || !dnsSubdomainPattern.test(prefix))) {
+  if (prefix !== undefined && !isDnsSubdomain(prefix)) {
     return `label key prefix "${prefix}" must be a lowercase DNS subdomain of at most ${prefixMaxLength} characters`;
   }
   return undefined;

@@ -39,7 +39,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
   let credentials: CredentialsHandoff | undefined;
   let client: KubeClient | undefined;
   try {
-    request = await prepareApply(options, log);
+    request = prepareApply(options, log);
     const connected = await connect(options, request.serviceAccountDir, log);
     client = connected.client;
     credentials = await connected.credentials.handoff();
