@@ -39,6 +39,13 @@ function timed(command: string[], env: Record<string, string>): Promise<{ wallMs
   });
 }
 
+/** Resident memory and CPU time (user + system, in clock ticks) of a running process, from /proc. */
+function sample(pid: number): { rssKb: number; cpuTicks: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)![1]), cpuTicks: Number(stat[11]) + Number(stat[12]) };
+}
+
 const dir = tempDir('bench');
 // Everything else the benchmark creates goes under it too, and is removed with it. The measured commands get
 // an environment of their own, so their compile cache stays where a hook's would be.
@@ -154,7 +161,7 @@ try {
   await eventually(async () => leaderEndpoints === ips.get(leader), { what: 'the resident wrappers settling' });
   await new Promise((r) => setTimeout(r, 1000));
   // The wrapper's memory before it has worked through the failovers (sampled again in section 3).
-  const rssBeforeFailoversKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${wrappers[0]!.pid}/status`, 'utf8'))![1]);
+  const rssBeforeFailoversKb = sample(wrappers[0]!.pid!).rssKb;
   for (let i = 0; i < failovers; i++) {
     const next = members[(members.indexOf(leader) + 1) % members.length]!;
     const started = performance.now();
@@ -172,11 +179,6 @@ try {
   const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
   // The floor for a resident that talks TLS: Node with node:https loaded, idle.
   const bareHttps = spawn(process.execPath, ['-e', "require('node:https'); setInterval(() => {}, 1 << 30)"], { stdio: 'ignore' });
-  const sample = (pid: number) => {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)![1]), cpuTicks: Number(stat[11]) + Number(stat[12]) };
-  };
   // Steady state: the wrappers have just been through the failovers above; give V8's idle-time
   // collection and the watches time to settle before measuring a service that idles.
   await new Promise((r) => setTimeout(r, 30_000));

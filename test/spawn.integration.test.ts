@@ -2,6 +2,7 @@ import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { alive, signalGroup } from '../tools/control-plane.ts';
 import { runCli, startCli } from './support/cli.ts';
 import { admin, createNamespace, podEnv } from './support/cluster.ts';
 import { electionText, tempDir, writeElection } from './support/election.ts';
@@ -113,14 +114,6 @@ describe('a service that misbehaves', () => {
     const running = startCli(['run', '-c', leaderFile, '--', 'sh', '-c', `trap '' TERM; echo $$ > ${out}; while :; do sleep 0.1; done`], env);
     await eventually(() => existsSync(out) && readFileSync(out, 'utf8').endsWith('\n'), { what: 'the stubborn service starting' });
     const service = Number(readFileSync(out, 'utf8'));
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     try {
       running.signalGroup('SIGTERM');
       await new Promise((r) => setTimeout(r, 1500));
@@ -128,11 +121,7 @@ describe('a service that misbehaves', () => {
       expect([alive(running.pid), alive(service)]).toEqual([true, true]);
     } finally {
       // Also when the check failed: a service that ignores TERM must not outlive the test.
-      try {
-        running.signalGroup('SIGKILL');
-      } catch {
-        // the group is gone already
-      }
+      signalGroup(running.pid, 'SIGKILL');
     }
     await running.exited;
     await eventually(() => !alive(service), { what: 'the service gone with its group' });

@@ -266,7 +266,8 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
   return ports;
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals a process group; a group that is gone already is no error. */
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -274,7 +275,8 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
