@@ -20,6 +20,9 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   let election = start.election;
   let running = false;
   let again = false;
+  // Why the folded pass runs: a file change that arrives while another pass holds the lock is still
+  // logged as a file change, not as whatever started the pass it was folded into.
+  let queuedReason: string | undefined;
   // Repairs in quick succession mean someone keeps undoing this label: typically a peer acting on a stale
   // election file, which its Supervisor will correct. Back off instead of fighting it write for write.
   let repairs = 0;
@@ -29,12 +32,15 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   const reconcile = async (reason: string) => {
     if (running) {
       again = true;
+      queuedReason = reason;
       return;
     }
     running = true;
+    queuedReason = undefined;
     try {
       do {
         again = false;
+        if (queuedReason) [reason, queuedReason] = [queuedReason, undefined];
         client.renewDeadline();
         try {
           // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
@@ -93,6 +99,11 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       running = false;
       void (async () => {
         if (await fileChanged()) return;
+        if (queuedReason) {
+          // The file changed while this pass was held: its write is what moved the label, no hand did.
+          await reconcile(queuedReason);
+          return;
+        }
         log.warn(`label ${start.scheme.key} on pod ${start.identity.namespace}/${start.identity.name} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
         await reconcile('label drift');
       })();
