@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the pinned Go modules
-# into a cache outside the repository, and prints the directory holding them.
+# Builds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy and kubectl
+# from the pinned Go modules into a cache outside the repository, and prints the directory holding them.
 #
 # The cache key is the content of the two scratch modules plus the Go version, so a bump of
 # either rebuilds and an unchanged checkout reuses the binaries in well under a second.
@@ -14,7 +14,7 @@ command -v go >/dev/null || { echo "build-control-plane: Go >= 1.24 is needed to
 
 key=$( { cat "$here"/kube/go.mod "$here"/kube/go.sum "$here"/etcd/go.mod "$here"/etcd/go.sum "$0"; go version; } | sha256sum | cut -c1-16)
 out="$cache_root/control-plane-$kube_version-$key"
-bins=(etcd kube-apiserver kube-controller-manager kubectl)
+bins=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 
 all_built() { for b in "${bins[@]}"; do [[ -x "$out/$b" ]] || return 1; done; }
 if all_built; then echo "$out"; exit 0; fi
@@ -29,7 +29,8 @@ ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$kube_version -X k8s.
 
 (cd "$here/etcd" && go build -trimpath -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3)
 (cd "$here/kube" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp/" \
-  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl)
 
 rm -rf "$out" && mv "$out.tmp" "$out"
 echo "build-control-plane: built in $(( $(date +%s) - started )) s" >&2
