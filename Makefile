@@ -16,8 +16,8 @@ help:
 	@echo "make test           typecheck, unit and integration tests (builds what they need)"
 	@echo "make bench          benchmarks against kubectl, results in bench/RESULTS.md"
 	@echo "make build          bundle dist/hab-pod-role.mjs"
-	@echo "make cluster-up     start a control plane on loopback, kubeconfig in .cluster/kubeconfig"
-	@echo "make cluster-down   stop it"
+	@echo "make cluster-up     start a control plane on loopback and a real node, kubeconfig in .cluster/kubeconfig"
+	@echo "make cluster-down   stop both and undo what the node changed on the machine"
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -25,12 +25,19 @@ node_modules/.package-lock.json: package.json package-lock.json
 deps: node_modules/.package-lock.json
 
 # The tests run the real redis-server; openssl makes the control plane's certificates; iproute2 gives
-# each Redis member a network namespace of its own, as a pod has.
+# each Redis member a network namespace of its own, as a pod has. The real node runs containerd, runc
+# and the CNI bridge plugin; kube-proxy needs nftables (and the kubelet iptables, conntrack); socat
+# forwards the API server to the node's bridge; gcc and libc6-dev build the static pause program;
+# busybox-static is the shell of the test image.
+NODE_PACKAGES := containerd runc containernetworking-plugins iptables nftables conntrack socat ipset busybox-static gcc libc6-dev
 system-deps:
-	@command -v redis-server >/dev/null && command -v openssl >/dev/null && command -v ip >/dev/null || { \
-	  echo "installing redis-server, openssl and iproute2 from Debian's packages"; \
+	@command -v redis-server >/dev/null && command -v openssl >/dev/null && command -v ip >/dev/null && \
+	  command -v containerd >/dev/null && command -v runc >/dev/null && [[ -x /usr/lib/cni/bridge ]] && command -v nft >/dev/null && \
+	  command -v iptables >/dev/null && command -v conntrack >/dev/null && command -v socat >/dev/null && command -v ipset >/dev/null && \
+	  [[ -x /bin/busybox ]] && command -v gcc >/dev/null && [[ -f /usr/lib/x86_64-linux-gnu/libc.a || -f /usr/lib/aarch64-linux-gnu/libc.a ]] || { \
+	  echo "installing redis-server, openssl, iproute2 and the node's packages ($(NODE_PACKAGES)) from Debian's packages"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools openssl iproute2 >/dev/null; }
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools openssl iproute2 $(NODE_PACKAGES) >/dev/null; }
 
 build: deps
 	node tools/bundle.mjs
@@ -55,7 +62,7 @@ bench: build control-plane system-deps
 	@command -v /usr/bin/time >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 	node bench/bench.ts
 
-cluster-up: control-plane
+cluster-up: control-plane system-deps
 	node tools/control-plane.ts up .cluster
 
 cluster-down:
