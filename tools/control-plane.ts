@@ -1,16 +1,19 @@
-// A real Kubernetes control plane on loopback (etcd, kube-apiserver, kube-controller-manager) for tests, demo and benchmarks.
+// A real Kubernetes control plane on loopback (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), with a real node when asked.
 //
-//   node tools/control-plane.ts up [DIR]     start it (idempotent), write DIR/kubeconfig (DIR defaults to .cluster)
-//   node tools/control-plane.ts down [DIR]   stop it and leave no process behind
+//   node tools/control-plane.ts up [DIR]     start it with its node (idempotent), write DIR/kubeconfig (DIR defaults to .cluster)
+//   node tools/control-plane.ts down [DIR]   stop both, leave no process behind and the machine as it was
+//
+// HAB_POD_ROLE_NODE=off starts `up` without the node.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alive, freePorts, httpGet as get, signalGroup, sleep, startDaemon, stopDaemon, waitFor } from './daemon.ts';
+import { nodeNetwork, nodeRunning, startNode, stopNode, type RealNode } from './node.ts';
+
+export { alive, freePorts, signalGroup } from './daemon.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
 
@@ -26,6 +29,8 @@ export interface ControlPlane {
   /** Admin kubeconfig (system:masters), for test set-up and kubectl; the tool under test never uses it. */
   kubeconfig: string;
   binDir: string;
+  /** The real node, when it was asked for. */
+  node?: RealNode;
 }
 
 interface State extends ControlPlane {
@@ -39,8 +44,17 @@ export function buildControlPlane(): string {
   return out.trim().split('\n').at(-1)!;
 }
 
-/** Starts etcd, kube-apiserver and kube-controller-manager in `dir`, each in its own process group. */
-export async function startControlPlane(options: { dir: string; binDir: string; deadlineMs?: number; apiserverArgs?: string[] }): Promise<ControlPlane> {
+export interface StartOptions {
+  dir: string;
+  binDir: string;
+  deadlineMs?: number;
+  apiserverArgs?: string[];
+  /** Start the real node too (tools/node.ts); `persistent` when it outlives this process (`up`). */
+  node?: boolean | { persistent?: boolean; scratchDir?: string };
+}
+
+/** Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler in `dir`, each in its own process group, then the node if asked. */
+export async function startControlPlane(options: StartOptions): Promise<ControlPlane> {
   const dir = resolve(options.dir);
   const deadline = Date.now() + (options.deadlineMs ?? 120_000);
   mkdirSync(dir, { recursive: true });
@@ -68,7 +82,9 @@ export async function startControlPlane(options: { dir: string; binDir: string; 
     ]);
     await waitFor('etcd', etcd, deadline, async () => (await get(`${state.etcdUrl}/health`)).includes('"health":"true"'), dir);
 
-    const apiserver = start('kube-apiserver', apiserverArgs(state, apiPort!, options.apiserverArgs ?? []));
+    // With a node, pods reach the API server through the `kubernetes` Service at the bridge's address.
+    const advertise = options.node ? ['--advertise-address=' + nodeNetwork.gateway] : [];
+    const apiserver = start('kube-apiserver', apiserverArgs(state, apiPort!, [...advertise, ...(options.apiserverArgs ?? [])]));
     await waitFor('kube-apiserver', apiserver, deadline, async () => (await get(`${state.server}/readyz`, state)) === 'ok', dir);
     writeKubeconfig(state);
 
@@ -77,16 +93,27 @@ export async function startControlPlane(options: { dir: string; binDir: string; 
       '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
       `--service-account-private-key-file=${join(dir, 'sa.key')}`, `--root-ca-file=${state.caFile}`,
       '--use-service-account-credentials=false',
-      // No kubelet sends heartbeats here: the node lifecycle controller would mark every pod NotReady.
-      '--controllers=*,-nodelifecycle,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller',
+      '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller',
+      // The node lifecycle controller lifts the real node's not-ready taint. The Nodes the kubelet
+      // stand-in registers never report status: this grace keeps them, and their pods, from being
+      // marked unreachable and evicted during a run.
+      '--node-startup-grace-period=24h',
     ]);
     // The serviceaccount controller creating "default" in kube-public shows the controller manager is working.
     await waitFor('kube-controller-manager', controllerManager, deadline, async () => {
       const sa = await get(`${state.server}/api/v1/namespaces/kube-public/serviceaccounts/default`, state);
       return sa.includes('"kind":"ServiceAccount"');
     }, dir);
+    // Nothing to wait for: it shows itself by binding pods (a bad flag ends it, which the node start sees).
+    start('kube-scheduler', [`--kubeconfig=${state.kubeconfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false']);
     saveState();
     const { pids: _pids, etcdUrl: _etcd, ...plane } = state;
+    if (options.node) {
+      const nodeOptions = options.node === true ? {} : options.node;
+      plane.node = await startNode(plane, { deadline, ...nodeOptions });
+      state.node = plane.node;
+      saveState();
+    }
     return plane;
   } catch (error) {
     await stopControlPlane(dir);
@@ -99,6 +126,9 @@ function apiserverArgs(state: State, port: number, extra: string[], bindAddress 
   return [
     `--etcd-servers=${state.etcdUrl}`,
     `--bind-address=${bindAddress}`, `--advertise-address=${bindAddress}`, `--secure-port=${port}`,
+    // For logs and exec through the kubelet; by the node's address, never a name looked up off the machine.
+    `--kubelet-client-certificate=${join(dir, 'apiserver-kubelet-client.crt')}`, `--kubelet-client-key=${join(dir, 'apiserver-kubelet-client.key')}`,
+    '--kubelet-preferred-address-types=InternalIP',
     `--cert-dir=${join(dir, 'certs')}`,
     `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
     `--client-ca-file=${state.caFile}`,
@@ -130,7 +160,8 @@ export async function startExtraApiServer(dir: string, options: { bindAddress?: 
   const server = `https://${bindAddress}:${port}`;
   let pid = 0;
   const launch = async () => {
-    pid = startDaemon(join(state.binDir, 'kube-apiserver'), apiserverArgs(state, port!, [], bindAddress), join(state.dir, `kube-apiserver-${port}.log`));
+    // Only the first API server keeps the `kubernetes` Service's endpoints: pods must not be sent here.
+    pid = startDaemon(join(state.binDir, 'kube-apiserver'), apiserverArgs(state, port!, ['--endpoint-reconciler-type=none'], bindAddress), join(state.dir, `kube-apiserver-${port}.log`));
     // Recorded with the others, so stopping the control plane stops it too.
     const current = readState(state.dir)!;
     current.pids.push({ name: `kube-apiserver-${port}`, pid });
@@ -145,17 +176,12 @@ export async function startExtraApiServer(dir: string, options: { bindAddress?: 
   return { server, port: port!, stop, restart: launch };
 }
 
-/** Stops whatever `startControlPlane` started in `dir`: TERM to each process group, then KILL. */
+/** Stops whatever `startControlPlane` started in `dir`, the node first: TERM to each process group, then KILL. */
 export async function stopControlPlane(dir: string): Promise<void> {
+  await stopNode(resolve(dir));
   const state = readState(dir);
   if (!state) return;
-  for (const { pid } of [...state.pids].reverse()) {
-    signalGroup(pid, 'SIGTERM');
-    const until = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < until) await sleep(50);
-    signalGroup(pid, 'SIGKILL');
-    while (alive(pid)) await sleep(20);
-  }
+  for (const { pid } of [...state.pids].reverse()) await stopDaemon(pid);
   rmSync(join(dir, 'state.json'), { force: true });
 }
 
@@ -163,6 +189,7 @@ export async function stopControlPlane(dir: string): Promise<void> {
 export async function runningControlPlane(dir: string): Promise<ControlPlane | undefined> {
   const state = readState(dir);
   if (!state || !state.pids.every(({ pid }) => alive(pid))) return undefined;
+  if (state.node && !nodeRunning(resolve(dir))) return undefined;
   try {
     if ((await get(`${state.server}/readyz`, state)) !== 'ok') return undefined;
   } catch {
@@ -177,25 +204,35 @@ function readState(dir: string): State | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as State) : undefined;
 }
 
-/** A CA, a serving certificate for loopback, a service-account signing key and an admin token. */
+/**
+ * A CA, a serving certificate for loopback, the node's bridge and the `kubernetes` Service, a client
+ * certificate the API server shows the kubelet, a service-account signing key and an admin token.
+ * Each is made once per directory; a serving certificate for other addresses is made again.
+ */
 function writeCredentials(dir: string): Pick<ControlPlane, 'caFile' | 'caPem' | 'adminToken'> {
   const at = (f: string) => join(dir, f);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const signed = (name: string, subject: string, ext: string) => {
+    openssl('req', ...ecKey, '-subj', subject, '-keyout', at(`${name}.key`), '-out', at(`${name}.csr`));
+    writeFileSync(at(`${name}.ext`), ext);
+    openssl('x509', '-req', '-in', at(`${name}.csr`), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial',
+      '-days', '3650', '-extfile', at(`${name}.ext`), '-out', at(`${name}.crt`));
+  };
   if (!existsSync(at('ca.crt'))) {
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
-      '-subj', '/CN=hab-pod-role-test-ca', '-keyout', at('ca.key'), '-out', at('ca.crt'));
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=kube-apiserver',
-      '-keyout', at('apiserver.key'), '-out', at('apiserver.csr'));
-    writeFileSync(at('apiserver.ext'),
-      // 198.18.0.1 and 198.18.1.1: the bridges of the pod networks the Redis tests and the demo build.
-      'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:198.18.0.1,IP:198.18.1.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n' +
-      'extendedKeyUsage=serverAuth\n');
-    openssl('x509', '-req', '-in', at('apiserver.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial',
-      '-days', '3650', '-extfile', at('apiserver.ext'), '-out', at('apiserver.crt'));
+    openssl('req', '-x509', ...ecKey, '-days', '3650', '-subj', '/CN=hab-pod-role-test-ca', '-keyout', at('ca.key'), '-out', at('ca.crt'));
     // Kubernetes' key parser wants SEC1 ("EC PRIVATE KEY"), not the PKCS#8 that genpkey writes.
     openssl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', at('sa.key'));
     openssl('ec', '-in', at('sa.key'), '-pubout', '-out', at('sa.pub'));
     writeFileSync(at('tokens.csv'), `${randomBytes(24).toString('hex')},admin,admin,"system:masters"\n`, { mode: 0o600 });
+  }
+  // 198.18.0.1 and 198.18.1.1: the bridges of the pod networks the Redis tests and the demo build;
+  // 198.19.0.1: the real node's bridge; 10.0.0.1: the `kubernetes` Service, how pods reach it.
+  const serving = `subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:198.18.0.1,IP:198.18.1.1,IP:${nodeNetwork.gateway},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n` +
+    'extendedKeyUsage=serverAuth\n';
+  if (!existsSync(at('apiserver.ext')) || readFileSync(at('apiserver.ext'), 'utf8') !== serving) signed('apiserver', '/CN=kube-apiserver', serving);
+  if (!existsSync(at('apiserver-kubelet-client.crt'))) {
+    signed('apiserver-kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client', 'extendedKeyUsage=clientAuth\n');
   }
   return {
     caFile: at('ca.crt'),
@@ -214,84 +251,6 @@ function writeKubeconfig(plane: ControlPlane): void {
   ].join('\n'), { mode: 0o600 });
 }
 
-function startDaemon(binary: string, args: string[], logFile: string): number {
-  const log = openSync(logFile, 'a');
-  // A process group of its own: stopping the group stops any helper the binary forks too.
-  const child = spawn(binary, args, { detached: true, stdio: ['ignore', log, log] });
-  child.unref();
-  if (child.pid === undefined) throw new Error(`could not start ${binary}`);
-  return child.pid;
-}
-
-async function waitFor(name: string, pid: number, deadline: number, ready: () => Promise<boolean>, dir: string): Promise<void> {
-  for (;;) {
-    try {
-      if (await ready()) return;
-    } catch {
-      // not up yet
-    }
-    const died = !alive(pid);
-    if (died || Date.now() > deadline) {
-      const log = join(dir, `${name}.log`);
-      const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '';
-      throw new Error(`${name} ${died ? 'exited' : 'did not become ready before the deadline'}; the end of ${log}:\n${tail}`);
-    }
-    await sleep(100);
-  }
-}
-
-function get(url: string, auth?: { caPem: string; adminToken: string }): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const req = (url.startsWith('https') ? https : http).get(url, {
-      ...(auth ? { ca: auth.caPem, headers: { Authorization: `Bearer ${auth.adminToken}` } } : {}),
-      timeout: 2000,
-    }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolvePromise(body));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-
-/** Ports the kernel hands out now; good enough on a machine where only these tests bind loopback ports. */
-export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<import('node:net').Server>((ok) => {
-    const s = createServer();
-    s.listen(0, host, () => ok(s));
-  })));
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
-  return ports;
-}
-
-/** Signals a process group; a group that is gone already is no error. */
-export function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-/** Whether `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (exited, not yet reaped by its parent) counts as gone.
-  try {
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
-  } catch {
-    return false;
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [command, dirArg] = process.argv.slice(2);
   const dir = resolve(repoRoot, dirArg ?? '.cluster');
@@ -302,12 +261,14 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     } else {
       await stopControlPlane(dir);
       const started = Date.now();
-      const plane = await startControlPlane({ dir, binDir: buildControlPlane() });
+      const withNode = process.env.HAB_POD_ROLE_NODE !== 'off';
+      const plane = await startControlPlane({ dir, binDir: buildControlPlane(), node: withNode && { persistent: true } });
       console.log(`control plane up at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)} s; kubeconfig: ${plane.kubeconfig}`);
+      if (plane.node) console.log(`node ${plane.node.name} ready: ${Object.entries(plane.node.timings).map(([step, s]) => `${step} ${s.toFixed(2)} s`).join(', ')}`);
     }
   } else if (command === 'down') {
     await stopControlPlane(dir);
-    console.log('control plane stopped');
+    console.log('control plane and node stopped');
   } else {
     console.error('usage: node tools/control-plane.ts up|down [DIR]');
     process.exitCode = 64;

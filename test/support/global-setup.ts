@@ -1,4 +1,4 @@
-// Integration set-up: builds the CLI and the control-plane binaries, starts a control plane for this run, stops it after.
+// Integration set-up: builds the CLI and the control-plane binaries, starts a control plane and its real node for this run, stops them after.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -6,10 +6,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildControlPlane, startControlPlane, stopControlPlane, type ControlPlane } from '../../tools/control-plane.ts';
+import { NodeBusyError } from '../../tools/node.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     controlPlane: ControlPlane;
+    /** Why this run has no real node (the tests that need one skip, saying this); empty when it has one. */
+    nodeUnavailable: string;
   }
 }
 
@@ -25,9 +28,9 @@ export default async function setup(project: TestProject) {
   process.env.TMPDIR = root;
   const dir = join(root, 'cluster');
   mkdirSync(dir);
-  // globalSetup has no timeout of its own: the start-up gets its deadline here.
-  const plane = await startControlPlane({ dir, binDir, deadlineMs: 120_000 });
+  const { plane, nodeUnavailable } = await start(dir, binDir, root);
   project.provide('controlPlane', plane);
+  project.provide('nodeUnavailable', nodeUnavailable);
   return async () => {
     try {
       await stopControlPlane(dir);
@@ -36,6 +39,26 @@ export default async function setup(project: TestProject) {
       rmSync(root, { recursive: true, force: true });
     }
   };
+}
+
+/**
+ * The real node is on unless HAB_POD_ROLE_NODE=off, the run is not root, or another run holds the node
+ * (there is one per machine): then the tests that need it are skipped, saying why.
+ */
+async function start(dir: string, binDir: string, root: string): Promise<{ plane: ControlPlane; nodeUnavailable: string }> {
+  // globalSetup has no timeout of its own: the start-up gets its deadline here.
+  const withoutNode = async (why: string) => {
+    console.warn(`no real node in this run: ${why}; the tests that need one are skipped`);
+    return { plane: await startControlPlane({ dir, binDir, deadlineMs: 120_000 }), nodeUnavailable: why };
+  };
+  if (process.env.HAB_POD_ROLE_NODE === 'off') return withoutNode('HAB_POD_ROLE_NODE=off');
+  if (process.getuid?.() !== 0) return withoutNode('the real node needs root (containerd, cgroups, a bridge)');
+  try {
+    return { plane: await startControlPlane({ dir, binDir, deadlineMs: 120_000, node: { scratchDir: root } }), nodeUnavailable: '' };
+  } catch (error) {
+    if (error instanceof NodeBusyError) return withoutNode(error.message);
+    throw error;
+  }
 }
 
 /** No token minted in this run, nor the admin token, may appear anywhere in what the tool printed. */
