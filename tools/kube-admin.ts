@@ -16,12 +16,17 @@ export interface ServiceAccountMount {
   token: string;
 }
 
-/** The Role the README documents, read from the README itself so the docs and what is tested cannot drift apart. */
-export function documentedRole(): { rules: V1PolicyRule[] } {
+/** The RBAC manifests the README documents (ServiceAccount, Role, RoleBinding), as YAML for `kubectl apply`. */
+export function documentedRbac(): string {
   const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
   const block = /<!-- rbac:begin -->\s*```yaml\n([\s\S]*?)```\s*<!-- rbac:end -->/.exec(readme)?.[1];
   if (!block) throw new Error('README.md has no RBAC block between <!-- rbac:begin --> and <!-- rbac:end -->');
-  const role = (loadAllYaml(block) as { kind: string; rules: V1PolicyRule[] }[]).find((d) => d.kind === 'Role');
+  return block;
+}
+
+/** The Role the README documents, read from the README itself so the docs and what is tested cannot drift apart. */
+export function documentedRole(): { rules: V1PolicyRule[] } {
+  const role = (loadAllYaml(documentedRbac()) as { kind: string; rules: V1PolicyRule[] }[]).find((d) => d.kind === 'Role');
   if (!role) throw new Error('the README RBAC block has no Role');
   return role;
 }
