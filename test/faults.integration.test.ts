@@ -146,7 +146,8 @@ describe('a promotion raced by another run for the same pod', () => {
     const run = await runCli(['apply', '-c', file], podEnv(namespace, pod, saDir, proxy.url));
     expect(run.exitCode, run.stderr).toBe(0);
     expect((await admin().podLabels(namespace, 'stale')).role).toBeUndefined();
-    const events = await admin().core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=stale' });
+    // The tool's own Events (the scheduler records FailedScheduling for these pods, which no node takes).
+    const events = await admin().core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.name=stale,source=hab-pod-role' });
     expect(events.items.map((e) => e.reason)).toEqual(['RoleDemoted']);
   });
 });

@@ -3,7 +3,7 @@
 //   node tools/control-plane.ts up [DIR]     start it with its node (idempotent), write DIR/kubeconfig (DIR defaults to .cluster)
 //   node tools/control-plane.ts down [DIR]   stop both, leave no process behind and the machine as it was
 //
-// HAB_POD_ROLE_NODE=off starts `up` without the node.
+// HAB_POD_ROLE_NODE=off starts `up` without the node. `up` exits 75 when another run holds the machine's node.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive, freePorts, httpGet as get, signalGroup, sleep, startDaemon, stopDaemon, waitFor } from './daemon.ts';
-import { nodeNetwork, nodeRunning, startNode, stopNode, type RealNode } from './node.ts';
+import { NodeBusyError, nodeNetwork, nodeRunning, startNode, stopNode, type RealNode } from './node.ts';
 
 export { alive, freePorts, signalGroup } from './daemon.ts';
 
@@ -262,7 +262,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       await stopControlPlane(dir);
       const started = Date.now();
       const withNode = process.env.HAB_POD_ROLE_NODE !== 'off';
-      const plane = await startControlPlane({ dir, binDir: buildControlPlane(), node: withNode && { persistent: true } });
+      const plane = await startControlPlane({ dir, binDir: buildControlPlane(), node: withNode && { persistent: true } }).catch((error: unknown) => {
+        if (!(error instanceof NodeBusyError)) throw error;
+        console.error(`control plane not started: ${error.message}.`);
+        process.exit(75);
+      });
       console.log(`control plane up at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)} s; kubeconfig: ${plane.kubeconfig}`);
       if (plane.node) console.log(`node ${plane.node.name} ready: ${Object.entries(plane.node.timings).map(([step, s]) => `${step} ${s.toFixed(2)} s`).join(', ')}`);
     }
