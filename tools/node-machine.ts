@@ -121,12 +121,28 @@ function restoreMachine(record: MachineRecord): void {
     if (nodeOnlyDirs.includes(dir)) rmSync(dir, { recursive: true, force: true });
     else removeEmptyDirs(dir);
   }
+  // Checked, not assumed: a run that leaves something says what, and keeps the record for the next start.
+  const left = leftovers(record);
+  if (left.length > 0) throw new Error(`stopping the node left this on the machine: ${left.join('; ')}`);
   rmSync(recordFile, { force: true });
   try {
     rmdirSync(recordDir);
   } catch {
     // not empty or gone: nothing of ours
   }
+}
+
+function leftovers(record: MachineRecord): string[] {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(`${record.clusterDir}/`));
+  return [
+    ...Object.entries(record.sysctls).filter(([name, value]) => readSysctl(name) !== value).map(([name, value]) => `${name} is ${readSysctl(name)}, was ${value}`),
+    ...clusterProcesses(record.clusterDir).map((pid) => `process ${pid}`),
+    ...(mounts.length ? [`${mounts.length} mounts under ${record.clusterDir}`] : []),
+    ...nodeCgroups().map((cg) => `cgroup ${cg}`),
+    ...(existsSync(`/sys/class/net/${nodeNetwork.bridge}`) ? [`the bridge ${nodeNetwork.bridge}`] : []),
+    ...(foreignKubernetes() ? [foreignKubernetes()!] : []),
+    ...nodeOnlyDirs.filter((d) => record.createdDirs.includes(d) && existsSync(d)),
+  ];
 }
 
 /** The cluster's daemons, every container shim its containerd started, every process in the node's cgroups. */
