@@ -1,4 +1,4 @@
-// The tool inside a real pod on the real node: the kubelet's projected token, the downward API, the `kubernetes` Service through kube-proxy, TERM and restarts.
+// The tool inside a real pod on the real node: the kubelet's projected token, the downward API, the `kubernetes` Service through kube-proxy, TERM, restarts, a Service following the label.
 
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,8 +17,9 @@ const graceSeconds = 30;
 
 /**
  * PID 1 of the container: counts its starts, runs `hab-pod-role apply` with the pod's own credentials,
- * then waits; on TERM it writes a marker and exits 0, and it crashes (exit 1) when the test asks.
- * /out is a hostPath, so what it writes outlives the pod.
+ * then serves its pod's name on 8080 (the readiness probe and the Service's backend) and waits; on TERM it
+ * writes a marker and exits 0, and it crashes (exit 1) when the test asks. /out is a hostPath, so what it
+ * writes outlives the pod.
  */
 const entrypoint = `
 out=/out/$POD_NAME
@@ -26,12 +27,19 @@ echo start >> $out.starts
 rm -f $out.crash
 trap 'echo TERM > $out.term; exit 0' TERM
 hab-pod-role apply --config /hab/svc/member/config/election.toml --verbose --log-format json >> $out.log 2>&1 || exit $?
+mkdir -p /tmp/www && echo $POD_NAME > /tmp/www/index.html
+httpd -f -p 8080 -h /tmp/www &
 while [ ! -e $out.crash ]; do sleep 1 & wait $!; done
 exit 1
 `;
 
 function manifests(outDir: string): string {
   const configMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'election' }, data: { 'election.toml': electionText('leader') } };
+  // Routes to whichever pod carries role=leader, as the Redis example's redis-leader does.
+  const service = {
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'member-leader' },
+    spec: { selector: { app: 'member', role: 'leader' }, ports: [{ port: 80, targetPort: 8080 }] },
+  };
   const deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -55,13 +63,14 @@ function manifests(outDir: string): string {
               { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
             ],
             volumeMounts: [{ name: 'election', mountPath: '/hab/svc/member/config' }, { name: 'out', mountPath: '/out' }],
+            readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
           }],
           volumes: [{ name: 'election', configMap: { name: 'election' } }, { name: 'out', hostPath: { path: outDir, type: 'Directory' } }],
         },
       },
     },
   };
-  return [configMap, deployment].map((m) => JSON.stringify(m)).join('\n---\n');
+  return [configMap, service, deployment].map((m) => JSON.stringify(m)).join('\n---\n');
 }
 
 describe.skipIf(!node)(`the tool in a pod on the real node${node ? '' : ` (skipped: ${unavailable})`}`, () => {
@@ -79,6 +88,12 @@ describe.skipIf(!node)(`the tool in a pod on the real node${node ? '' : ` (skipp
     const found = (await pods()).find((p) => p.metadata!.name !== not && !p.metadata!.deletionTimestamp && p.status?.containerStatuses?.[0]?.state?.running);
     return found?.metadata?.labels?.role === 'leader' ? found : undefined;
   }, { what: 'a running member pod labelled role=leader', timeoutMs: 40_000, intervalMs: 200 });
+  /** Which pod answers on the leader Service's ClusterIP, reached from this machine through kube-proxy's rules. */
+  const leaderServiceAnswer = async () => {
+    const service = await admin().core.readNamespacedService({ namespace, name: 'member-leader' });
+    const response = await fetch(`http://${service.spec!.clusterIP}/`, { signal: AbortSignal.timeout(2000) });
+    return (await response.text()).trim();
+  };
   /** What the tool printed in the pod (--log-format json). */
   const toolLog = (pod: string) => out(pod, 'log').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
@@ -99,11 +114,13 @@ describe.skipIf(!node)(`the tool in a pod on the real node${node ? '' : ` (skipp
 
   let first: V1Pod;
 
-  it('labels its own pod through the kubernetes Service, with the token the kubelet projected', async () => {
+  it('labels its own pod through the kubernetes Service, with the token the kubelet projected; the leader Service routes to it', async () => {
     first = (await runningPod())!;
     const name = first.metadata!.name!;
     expect(first.spec!.nodeName).toBe(nodeName); // placed by kube-scheduler, run by the kubelet
     expect(first.status!.podIP).toMatch(/^198\.19\.0\.\d+$/);
+    // Ready by the kubelet's own probe; the Service selecting role=leader routes to it.
+    await eventually(async () => (await leaderServiceAnswer()) === name, { what: 'the leader Service answering from the labelled pod', timeoutMs: 20_000, intervalMs: 200 });
 
     const log = toolLog(name);
     // In-cluster discovery: the kubelet's KUBERNETES_SERVICE_HOST, answered through kube-proxy's rules.
@@ -146,7 +163,7 @@ describe.skipIf(!node)(`the tool in a pod on the real node${node ? '' : ` (skipp
     expect(after.metadata!.annotations?.['hab-pod-role/role-changed-at']).toBe(changedAt);
   });
 
-  it('sends TERM to PID 1 when the pod is deleted, well within the grace period', async () => {
+  it('sends TERM to PID 1 when the pod is deleted, well within the grace period; the Service follows the next leader', async () => {
     const name = first.metadata!.name!;
     const deleted = Date.now();
     await admin().core.deleteNamespacedPod({ namespace, name });
@@ -159,5 +176,6 @@ describe.skipIf(!node)(`the tool in a pod on the real node${node ? '' : ` (skipp
     const next = (await runningPod(name))!;
     expect(next.metadata!.name).not.toBe(name);
     expect((await pods()).filter((p) => p.metadata?.labels?.role === 'leader').map((p) => p.metadata!.name)).toEqual([next.metadata!.name]);
+    await eventually(async () => (await leaderServiceAnswer()) === next.metadata!.name, { what: 'the leader Service following the new pod', timeoutMs: 20_000, intervalMs: 200 });
   });
 });
