@@ -102,6 +102,11 @@ export function transferMachine(owner: number): void {
   writeFileSync(recordFile, JSON.stringify(record, null, 2));
 }
 
+/** Whether the machine's record names the cluster in `clusterDir` (after a reboot it names none: its pids mean nothing). */
+export function machineRecordedFor(clusterDir: string): boolean {
+  return readRecord()?.clusterDir === clusterDir;
+}
+
 /** Undoes everything the node of `clusterDir` did to the machine, also when its processes were killed; then forgets the record. */
 export function releaseMachine(clusterDir: string): void {
   const record = readRecord();

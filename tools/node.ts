@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive, freePorts, httpGet, startDaemon, stopDaemon, waitFor } from './daemon.ts';
 import { buildImage } from './image.ts';
-import { cgroupRoot, claimMachine, cniNetwork, createCgroupRoot, nodeNetwork, releaseMachine, transferMachine, writeSysctl } from './node-machine.ts';
+import { cgroupRoot, claimMachine, cniNetwork, createCgroupRoot, machineRecordedFor, nodeNetwork, releaseMachine, transferMachine, writeSysctl } from './node-machine.ts';
 
 export { NodeBusyError, nodeNetwork } from './node-machine.ts';
 
@@ -133,13 +133,13 @@ export async function startNode(plane: NodePlane, options: { deadline: number; p
 /** Stops the node of the control plane in `clusterDir` and undoes what it did to the machine; a no-op when none runs. */
 export async function stopNode(clusterDir: string): Promise<void> {
   const file = join(clusterDir, 'node', 'state.json');
-  if (existsSync(file)) {
+  if (existsSync(file) && machineRecordedFor(clusterDir)) {
     const state = JSON.parse(readFileSync(file, 'utf8')) as NodeState;
     // The kubelet first, so it restarts nothing while the rest goes; the containers go with the machine's cleanup.
     const kubeletFirst = [...state.pids].reverse().sort((a, b) => Number(b.name === 'kubelet') - Number(a.name === 'kubelet'));
     for (const { pid } of kubeletFirst) await stopDaemon(pid, 5_000);
-    rmSync(file, { force: true });
   }
+  rmSync(file, { force: true });
   releaseMachine(clusterDir);
 }
 
