@@ -32,8 +32,9 @@ const containerLogsDir = '/var/log/containers'; // fixed in the kubelet
 const outsideDirs = [containerLogsDir, '/var/lib/kubelet', '/run/containerd', '/var/lib/cni', '/run/mount'];
 /** Of those, the ones only the node's programs write to: removed whole. The others only once empty. */
 const nodeOnlyDirs = ['/var/lib/kubelet', '/run/containerd'];
-/** The programs of a cluster: only these are ever killed, and only when they run from its directory. */
-const clusterPrograms = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'containerd', 'containerd-shim-runc-v2', 'socat'];
+/** The node's programs, and the control plane's: only these are ever killed, and only when they run from the cluster's directory. */
+const nodePrograms = ['kubelet', 'kube-proxy', 'containerd', 'containerd-shim-runc-v2', 'socat'];
+const controlPlanePrograms = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'];
 /**
  * Set by the kubelet (vm.*, kernel.*), by the node for routing Service traffic between pods
  * (ip_forward), and by kube-proxy when some options are on (route_localnet, conntrack).
@@ -76,8 +77,8 @@ export function claimMachine(options: { clusterDir: string; owner?: number; scra
     if (holds(previous.owner) && previous.owner.pid !== owner) {
       throw new NodeBusyError(`the real node is in use by process ${previous.owner.pid} (another test run, or \`make cluster-up\` in ${previous.clusterDir}); wait for it to end or run \`make cluster-down\`, or set HAB_POD_ROLE_NODE=off`);
     }
-    // A killed run: its scratch directory goes too, as its own teardown would have removed it.
-    restoreMachine(previous);
+    // A killed run: its control plane and scratch directory go too, as its own teardown would have removed them.
+    restoreMachine(previous, [...nodePrograms, ...controlPlanePrograms]);
     for (const dir of previous.scratchDirs) rmSync(dir, { recursive: true, force: true });
   }
   const foreign = foreignKubernetes();
@@ -110,11 +111,11 @@ export function machineRecordedFor(clusterDir: string): boolean {
 /** Undoes everything the node of `clusterDir` did to the machine, also when its processes were killed; then forgets the record. */
 export function releaseMachine(clusterDir: string): void {
   const record = readRecord();
-  if (record && record.clusterDir === clusterDir) restoreMachine(record);
+  if (record && record.clusterDir === clusterDir) restoreMachine(record, nodePrograms);
 }
 
-function restoreMachine(record: MachineRecord): void {
-  killClusterProcesses(record.clusterDir);
+function restoreMachine(record: MachineRecord, programs: string[]): void {
+  killClusterProcesses(record.clusterDir, programs);
   unmountUnder(record.clusterDir);
   removeCgroups();
   removeNetwork();
@@ -127,7 +128,7 @@ function restoreMachine(record: MachineRecord): void {
     else removeEmptyDirs(dir);
   }
   // Checked, not assumed: a run that leaves something says what, and keeps the record for the next start.
-  const left = leftovers(record);
+  const left = leftovers(record, programs);
   if (left.length > 0) throw new Error(`stopping the node left this on the machine: ${left.join('; ')}`);
   rmSync(recordFile, { force: true });
   try {
@@ -137,11 +138,11 @@ function restoreMachine(record: MachineRecord): void {
   }
 }
 
-function leftovers(record: MachineRecord): string[] {
+function leftovers(record: MachineRecord, programs: string[]): string[] {
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(`${record.clusterDir}/`));
   return [
     ...Object.entries(record.sysctls).filter(([name, value]) => readSysctl(name) !== value).map(([name, value]) => `${name} is ${readSysctl(name)}, was ${value}`),
-    ...clusterProcesses(record.clusterDir).map((pid) => `process ${pid}`),
+    ...clusterProcesses(record.clusterDir, programs).map((pid) => `process ${pid}`),
     ...(mounts.length ? [`${mounts.length} mounts under ${record.clusterDir}`] : []),
     ...nodeCgroups().map((cg) => `cgroup ${cg}`),
     ...(existsSync(`/sys/class/net/${nodeNetwork.bridge}`) ? [`the bridge ${nodeNetwork.bridge}`] : []),
@@ -150,10 +151,10 @@ function leftovers(record: MachineRecord): string[] {
   ];
 }
 
-/** The cluster's daemons, every container shim its containerd started, every process in the node's cgroups. */
-function killClusterProcesses(clusterDir: string): void {
+/** The cluster's daemons of `programs`, every container shim its containerd started, every process in the node's cgroups. */
+function killClusterProcesses(clusterDir: string, programs: string[]): void {
   for (let round = 0; round < 50; round++) {
-    const pids = new Set<number>([...clusterProcesses(clusterDir), ...cgroupProcesses()]);
+    const pids = new Set<number>([...clusterProcesses(clusterDir, programs), ...cgroupProcesses()]);
     pids.delete(process.pid);
     if (pids.size === 0) return;
     for (const pid of pids) {
@@ -168,11 +169,11 @@ function killClusterProcesses(clusterDir: string): void {
   throw new Error(`processes of the cluster in ${clusterDir} would not die`);
 }
 
-/** Programs of the cluster whose command line names its directory (a data dir, a config, a socket or log). */
-function clusterProcesses(clusterDir: string): number[] {
+/** Those of `programs` whose command line names the cluster's directory (a data dir, a config, a socket or log). */
+function clusterProcesses(clusterDir: string, programs: string[]): number[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
     try {
-      return clusterPrograms.includes(basename(readlinkSync(`/proc/${pid}/exe`))) &&
+      return programs.includes(basename(readlinkSync(`/proc/${pid}/exe`))) &&
         readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${clusterDir}/`) && alive(pid);
     } catch {
       return false;
@@ -300,7 +301,7 @@ function foreignKubernetes(): string | undefined {
       if (nftJson(['list', 'table', family, table])?.some((o) => o.chain?.name.startsWith('KUBE-'))) return `KUBE-* chains in ${family} ${table}`;
     }
   }
-  if (existsSync(`/sys/class/net/${nodeNetwork.bridge}`)) return `a network interface named ${nodeNetwork.bridge}`;
+  if (existsSync(`/sys/class/net/${nodeNetwork.bridge}`)) return `a network interface named ${nodeNetwork.bridge} (\`ip link del ${nodeNetwork.bridge}\` if it is a leftover)`;
   return undefined;
 }
 
