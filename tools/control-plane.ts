@@ -83,8 +83,8 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
     await waitFor('etcd', etcd, deadline, async () => (await get(`${state.etcdUrl}/health`)).includes('"health":"true"'), dir);
 
     // With a node, pods reach the API server through the `kubernetes` Service at the bridge's address.
-    const advertise = options.node ? ['--advertise-address=' + nodeNetwork.gateway] : [];
-    const apiserver = start('kube-apiserver', apiserverArgs(state, apiPort!, [...advertise, ...(options.apiserverArgs ?? [])]));
+    const advertise = options.node ? nodeNetwork.gateway : '127.0.0.1';
+    const apiserver = start('kube-apiserver', apiserverArgs(state, apiPort!, options.apiserverArgs ?? [], '127.0.0.1', advertise));
     await waitFor('kube-apiserver', apiserver, deadline, async () => (await get(`${state.server}/readyz`, state)) === 'ok', dir);
     writeKubeconfig(state);
 
@@ -104,8 +104,8 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
       const sa = await get(`${state.server}/api/v1/namespaces/kube-public/serviceaccounts/default`, state);
       return sa.includes('"kind":"ServiceAccount"');
     }, dir);
-    // Nothing to wait for: it shows itself by binding pods (a bad flag ends it, which the node start sees).
-    start('kube-scheduler', [`--kubeconfig=${state.kubeconfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false']);
+    // It serves nothing to ask (secure port off); it shows itself by binding pods.
+    const scheduler = start('kube-scheduler', [`--kubeconfig=${state.kubeconfig}`, '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false']);
     saveState();
     const { pids: _pids, etcdUrl: _etcd, ...plane } = state;
     if (options.node) {
@@ -113,6 +113,8 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
       plane.node = await startNode(plane, { deadline, ...nodeOptions });
       state.node = plane.node;
       saveState();
+      // A scheduler that refused its flags has exited by now; pods would wait for it forever.
+      await waitFor('kube-scheduler', scheduler, deadline, async () => alive(scheduler), dir);
     }
     return plane;
   } catch (error) {
@@ -121,11 +123,11 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
   }
 }
 
-function apiserverArgs(state: State, port: number, extra: string[], bindAddress = '127.0.0.1'): string[] {
+function apiserverArgs(state: State, port: number, extra: string[], bindAddress = '127.0.0.1', advertiseAddress = bindAddress): string[] {
   const { dir } = state;
   return [
     `--etcd-servers=${state.etcdUrl}`,
-    `--bind-address=${bindAddress}`, `--advertise-address=${bindAddress}`, `--secure-port=${port}`,
+    `--bind-address=${bindAddress}`, `--advertise-address=${advertiseAddress}`, `--secure-port=${port}`,
     // For logs and exec through the kubelet; by the node's address, never a name looked up off the machine.
     `--kubelet-client-certificate=${join(dir, 'apiserver-kubelet-client.crt')}`, `--kubelet-client-key=${join(dir, 'apiserver-kubelet-client.key')}`,
     '--kubelet-preferred-address-types=InternalIP',
