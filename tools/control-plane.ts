@@ -3,7 +3,7 @@
 //   node tools/control-plane.ts up [DIR]     start it with its node (idempotent), write DIR/kubeconfig (DIR defaults to .cluster)
 //   node tools/control-plane.ts down [DIR]   stop both, leave no process behind and the machine as it was
 //
-// HAB_POD_ROLE_NODE=off starts `up` without the node. `up` exits 75 when another run holds the machine's node.
+// REAL_NODE=off starts `up` without the node (not HAB_POD_ROLE_*: the tool reads those as its options). `up` exits 75 when another run holds the machine's node.
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -263,7 +263,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     } else {
       await stopControlPlane(dir);
       const started = Date.now();
-      const withNode = process.env.HAB_POD_ROLE_NODE !== 'off';
+      const withNode = process.env.REAL_NODE !== 'off';
       const plane = await startControlPlane({ dir, binDir: buildControlPlane(), node: withNode && { persistent: true } }).catch((error: unknown) => {
         if (!(error instanceof NodeBusyError)) throw error;
         console.error(`control plane not started: ${error.message}.`);

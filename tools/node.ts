@@ -171,7 +171,7 @@ function missingPrerequisite(): void {
   const needed = ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc', 'socat', 'nft', 'iptables', 'conntrack', 'gcc', 'tar'];
   const missing = needed.filter((c) => !['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((d) => existsSync(join(d, c))));
   if (!existsSync('/usr/lib/cni/bridge')) missing.push('/usr/lib/cni/bridge');
-  if (missing.length > 0) throw new Error(`the real node needs ${missing.join(', ')}: run \`make system-deps\` (or set HAB_POD_ROLE_NODE=off to run without the node)`);
+  if (missing.length > 0) throw new Error(`the real node needs ${missing.join(', ')}: run \`make system-deps\` (or set REAL_NODE=off to run without the node)`);
 }
 
 function createNetwork(): void {

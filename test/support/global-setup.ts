@@ -42,7 +42,7 @@ export default async function setup(project: TestProject) {
 }
 
 /**
- * The real node is on unless HAB_POD_ROLE_NODE=off, the run is not root, or another run holds the node
+ * The real node is on unless REAL_NODE=off, the run is not root, or another run holds the node
  * (there is one per machine): then the tests that need it are skipped, saying why.
  */
 async function start(dir: string, binDir: string, root: string): Promise<{ plane: ControlPlane; nodeUnavailable: string }> {
@@ -51,7 +51,7 @@ async function start(dir: string, binDir: string, root: string): Promise<{ plane
     console.warn(`no real node in this run: ${why}; the tests that need one are skipped`);
     return { plane: await startControlPlane({ dir, binDir, deadlineMs: 120_000 }), nodeUnavailable: why };
   };
-  if (process.env.HAB_POD_ROLE_NODE === 'off') return withoutNode('HAB_POD_ROLE_NODE=off');
+  if (process.env.REAL_NODE === 'off') return withoutNode('REAL_NODE=off');
   if (process.getuid?.() !== 0) return withoutNode('the real node needs root (containerd, cgroups, a bridge)');
   try {
     return { plane: await startControlPlane({ dir, binDir, deadlineMs: 120_000, node: { scratchDir: root } }), nodeUnavailable: '' };
