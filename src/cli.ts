@@ -10,6 +10,7 @@ import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
 import { prepareRun, type RunOptions } from './run.ts';
+import type { RbacOptions } from './rbac.ts';
 import { checkGroupSelectorOption, chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
 
 
@@ -73,6 +74,25 @@ const commands: Record<string, Command> = {
       commonOptions(y).option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' }),
     run: (args, log) => status(args as unknown as CommonOptions & { output: 'table' | 'json' }, log),
   },
+  rbac: {
+    describe: "Print what the tool's account needs in a namespace: ServiceAccount, Role, RoleBinding, and the admission policy that confines it",
+    options: (y) =>
+      y
+        .usage('$0 rbac [options] | kubectl apply -f -')
+        .option('namespace', { alias: 'n', type: 'string', default: 'default', describe: 'Namespace of the pods' })
+        .option('service-account', { type: 'string', default: 'hab-pod-role', describe: 'Service account the pods run as (names the other objects too)' })
+        .option('label-key', { type: 'string', describe: 'Label key the policy lets the account write [default: role]' })
+        .option('leader-value', { type: 'string', describe: 'Label value for the leader [default: leader]' })
+        .option('follower-value', { type: 'string', describe: 'Label value for a follower [default: follower]' })
+        .option('policy', { type: 'boolean', default: true, describe: 'Include the ValidatingAdmissionPolicy (--no-policy: RBAC only, for Kubernetes < 1.30)' })
+        .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' }),
+    run: async (args) => {
+      // Loaded only here: hooks never pay for the manifests.
+      const { rbacManifest } = await import('./rbac.ts');
+      process.stdout.write(rbacManifest(args as unknown as RbacOptions));
+      return ExitCode.ok;
+    },
+  },
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -94,7 +114,7 @@ export async function main(argv: string[]): Promise<number> {
         .parseAsync();
       return await runWith(command)(args as unknown as Args);
     }
-    if (!command && argv[0] !== undefined && !argv[0].startsWith('-')) throw usageError(`Unknown command: ${argv[0]}; name one of apply, run or status (see hab-pod-role --help).`);
+    if (!command && argv[0] !== undefined && !argv[0].startsWith('-')) throw usageError(`Unknown command: ${argv[0]}; name one of apply, run, status or rbac (see hab-pod-role --help).`);
     // Help, the version, or no command: the whole command tree, which yargs documents.
     let exitCode: number = ExitCode.ok;
     let tree = parser(argv, argv)
@@ -107,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
         exitCode = await runWith(each)(args as unknown as Args);
       });
     }
-    await tree.demandCommand(1, 'Name a command: apply, run or status').parseAsync();
+    await tree.demandCommand(1, 'Name a command: apply, run, status or rbac').parseAsync();
     return exitCode;
   } catch (error) {
     if (error instanceof HabPodRoleError) {

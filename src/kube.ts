@@ -312,6 +312,13 @@ export class KubeClient {
   private explain(error: unknown, rule: Rule): HabPodRoleError {
     if (error instanceof HabPodRoleError) return error;
     const pod = `pod "${rule.name}" in namespace "${rule.namespace}"`;
+    const what = rule.name === undefined ? `${rule.resource} in namespace "${rule.namespace}"` : pod;
+    // An admission policy (the README's, or one of the cluster's) says what it refused and why: pass that on.
+    const admissionRefusal = (message: string) => {
+      const refusal = /ValidatingAdmissionPolicy '([^']+)' with binding '[^']*' denied request: (.*)$/s.exec(message);
+      if (!refusal) return undefined;
+      return new HabPodRoleError(ExitCode.noPermission, `The admission policy ${refusal[1]} refused to ${rule.verb} ${what}: ${refusal[2]!.trim().replace(/\.$/, '')}.`, { cause: error });
+    };
     if (error instanceof ApiStatusError) {
       switch (error.status) {
         case 401:
@@ -321,6 +328,8 @@ export class KubeClient {
             { cause: error },
           );
         case 403: {
+          const refusal = admissionRefusal(error.serverMessage);
+          if (refusal) return refusal;
           const who = /User "([^"]+)"/.exec(error.serverMessage)?.[1] ?? 'this identity';
           return new HabPodRoleError(
             ExitCode.noPermission,
@@ -342,7 +351,7 @@ export class KubeClient {
             { cause: error },
           );
         case 422:
-          return new HabPodRoleError(ExitCode.dataError, `The API server rejected the label change on the ${pod}: ${error.serverMessage}.`, { cause: error });
+          return admissionRefusal(error.serverMessage) ?? new HabPodRoleError(ExitCode.dataError, `The API server rejected the label change on the ${pod}: ${error.serverMessage}.`, { cause: error });
         case 400:
           if (rule.verb === 'list') {
             return new HabPodRoleError(ExitCode.dataError, `The API server rejected the group's label selector: ${error.serverMessage}; fix [group] selector.`, { cause: error });
@@ -350,7 +359,6 @@ export class KubeClient {
           break;
       }
       if (retryableStatuses.has(error.status)) return this.unavailable(error);
-      const what = rule.name === undefined ? `${rule.resource} in namespace "${rule.namespace}"` : pod;
       return new HabPodRoleError(ExitCode.software, `Unexpected answer from the API server to ${rule.verb} ${what}: ${error.message}.`, { cause: error });
     }
     if (isTlsError(error)) {

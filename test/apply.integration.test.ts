@@ -18,7 +18,7 @@ const followerFile = electionFile('follower.toml', '[election]\nleader = false\n
 const runningFile = electionFile('running.toml', '[election]\nleader = true\nfollower = false\nfinished = false\n');
 
 let namespace: string;
-let sa: { dir: string; token: string };
+let sa: { dir: string };
 let podNumber = 0;
 /** A new pod for each test, so tests do not see each other's labels. */
 async function freshPod(labels: Record<string, string> = { app: 'redis' }) {
@@ -69,8 +69,14 @@ describe('apply, as the documented service account', () => {
   });
 
   it('writes the key and values the file names, and lets environment and flags override them', async () => {
-    const pod = await freshPod();
-    const custom = electionFile('custom.toml', '[election]\nleader = true\nfollower = false\n[label]\nkey = "example.com/db-role"\nleader = "primary"\nfollower = "replica"\n');
+    // Two keys and three leader values in turn: what the Role alone allows. Under the policy its parameters
+    // name one key and two values (test/rbac.integration.test.ts runs a custom key there).
+    const ns = await createNamespace('scheme');
+    const mounts = (await admin().serviceAccount(ns, documentedRole().rules, { policy: false })).dir;
+    await admin().createPod(ns, 'redis-0', { app: 'redis' });
+    const pod = { name: 'redis-0', env: podEnv(ns, 'redis-0', mounts) };
+    const namespace = ns;
+    const custom = electionFile('custom.toml', '[election]\nleader = true\nfollower = false\nfinished = true\n[label]\nkey = "example.com/db-role"\nleader = "primary"\nfollower = "replica"\n');
     expect((await runCli(['apply', '-c', custom], pod.env)).exitCode).toBe(0);
     expect(await admin().podLabels(namespace, pod.name)).toEqual({ app: 'redis', 'example.com/db-role': 'primary' });
 
@@ -98,8 +104,8 @@ describe('apply, as the documented service account', () => {
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toContain('from=POD_NAME');
     expect(run.stderr).toContain('namespace_from=POD_NAMESPACE');
-    expect(run.stderr).toContain(`service account in ${sa.dir}`);
-    expect(run.stderr + run.stdout).not.toContain(sa.token);
+    expect(run.stderr).toContain(`service account in ${sa.dir}/${pod.name}`);
+    expect(run.stderr + run.stdout).not.toContain(admin().podMount(namespace, pod.name).token);
   });
 
   it('finds the namespace in the service-account directory and the name in HOSTNAME', async () => {
@@ -107,7 +113,7 @@ describe('apply, as the documented service account', () => {
     const { POD_NAME: _n, POD_NAMESPACE: _ns, ...env } = pod.env;
     const run = await runCli(['apply', '-c', followerFile, '-v'], { ...env, HOSTNAME: pod.name });
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stderr).toContain(`namespace_from=${sa.dir}/namespace`);
+    expect(run.stderr).toContain(`namespace_from=${sa.dir}/${pod.name}/namespace`);
     expect(await admin().podLabels(namespace, pod.name)).toMatchObject({ role: 'follower' });
   });
 });
@@ -172,7 +178,9 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
 
   it('78 for a pod that does not exist, telling the user to set POD_NAME', async () => {
     matrix.inputs();
-    const run = await runCli(['apply', '-c', leaderFile], podEnv(namespace, 'no-such-pod', sa.dir));
+    // With the token of a pod that does exist: the one the kubelet mounts names its own pod.
+    const { env } = await freshPod();
+    const run = await runCli(['apply', '-c', leaderFile], { ...env, POD_NAME: 'no-such-pod' });
     expect(run.exitCode).toBe(78);
     expect(run.stderr.trim()).toBe(
       `hab-pod-role: error: The pod "no-such-pod" in namespace "${namespace}" does not exist; set POD_NAME and POD_NAMESPACE from the downward API (fieldRef metadata.name and metadata.namespace) or pass --pod and --namespace.`,
@@ -200,10 +208,10 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     matrix.inputs(2);
     const unknown = await runCli(['aply', '-c', leaderFile], {});
     expect(unknown.exitCode).toBe(64);
-    expect(unknown.stderr.trim()).toBe('hab-pod-role: error: Unknown command: aply; name one of apply, run or status (see hab-pod-role --help).');
+    expect(unknown.stderr.trim()).toBe('hab-pod-role: error: Unknown command: aply; name one of apply, run, status or rbac (see hab-pod-role --help).');
     const none = await runCli([], {});
     expect(none.exitCode).toBe(64);
-    expect(none.stderr.trim()).toBe('hab-pod-role: error: Name a command: apply, run or status; see hab-pod-role --help.');
+    expect(none.stderr.trim()).toBe('hab-pod-role: error: Name a command: apply, run, status or rbac; see hab-pod-role --help.');
   });
 
   describe('each verb of the documented Role is needed, and its absence is named', () => {
@@ -299,7 +307,7 @@ describe('failures: one sentence, a documented code, nothing changed', () => {
     const { execFileSync } = await import('node:child_process');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=other',
       '-keyout', join(otherCa, 'ca.key'), '-out', join(otherCa, 'ca.crt')], { stdio: 'ignore' });
-    writeFileSync(join(otherCa, 'token'), sa.token);
+    writeFileSync(join(otherCa, 'token'), admin().podMount(namespace, pod.name).token);
     const run = await runCli(['apply', '-c', leaderFile], { ...pod.env, HAB_POD_ROLE_SERVICE_ACCOUNT_DIR: otherCa });
     expect(run.exitCode).toBe(78);
     expect(run.stderr).toMatch(/presented a certificate that cannot be verified \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startExtraApiServer } from '../tools/control-plane.ts';
@@ -99,20 +99,22 @@ describe('credentials', () => {
     // Recreating the service account invalidates every token it had; the kubelet then swaps in a new one.
     await admin().core.deleteNamespacedServiceAccount({ namespace: ns, name: 'hab-pod-role' });
     await admin().core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'hab-pod-role' } } });
-    const fresh = await admin().mintToken(ns, 'hab-pod-role');
-    writeFileSync(join(account.dir, 'token.new'), fresh);
-    renameSync(join(account.dir, 'token.new'), join(account.dir, 'token'));
+    const old = admin().podMount(ns, 'redis-0');
+    const fresh = await admin().mintToken(ns, 'hab-pod-role', { pod: 'redis-0' });
+    writeFileSync(join(old.dir, 'token.new'), fresh);
+    renameSync(join(old.dir, 'token.new'), join(old.dir, 'token'));
 
     // The old token is dead (once the API server's cache of successful authentications, about 10 s, lets go):
     // a run that still had it is refused.
     const stale = tempDir('stale-token');
-    writeFileSync(join(stale, 'token'), account.token);
-    writeFileSync(join(stale, 'ca.crt'), controlPlane().caPem);
+    mkdirSync(join(stale, 'redis-0'));
+    writeFileSync(join(stale, 'redis-0', 'token'), old.token);
+    writeFileSync(join(stale, 'redis-0', 'ca.crt'), controlPlane().caPem);
     await eventually(async () => (await runCli(['apply', '-c', file], podEnv(ns, 'redis-0', stale))).exitCode === 77, { what: 'the old token being refused', timeoutMs: 40_000, intervalMs: 1000 });
 
     writeElection(file, electionText('leader'));
     await eventually(async () => (await admin().podLabels(ns, 'redis-0')).role === 'leader', { what: 'a change made with the new token' });
-    expect(cli.stderr()).not.toContain(account.token);
+    expect(cli.stderr()).not.toContain(old.token);
     expect(cli.stderr()).not.toContain(fresh);
   });
 });

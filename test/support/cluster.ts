@@ -23,7 +23,10 @@ export function createNamespace(prefix: string): Promise<string> {
   return admin().createNamespace(`${prefix}-${process.pid}-${++counter}-${Math.random().toString(36).slice(2, 7)}`);
 }
 
-/** Environment of the tool in `pod`, talking to this run's API server unless another is named. */
-export function podEnv(namespace: string, pod: string, saDir: string, server = controlPlane().server): Record<string, string> {
-  return podEnvFor(namespace, pod, saDir, server);
+/**
+ * Environment of the tool in `pod`, talking to this run's API server unless another is named, with the
+ * pod's own token: `mounts` is the directory `admin().serviceAccount()` returned, `<mounts>/<pod>` the mount.
+ */
+export function podEnv(namespace: string, pod: string, mounts: string, server = controlPlane().server): Record<string, string> {
+  return podEnvFor(namespace, pod, mounts, server);
 }
