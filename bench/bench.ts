@@ -77,12 +77,12 @@ try {
     await kubelet.report(m, ips.get(m)!, true);
   }
   await admin.core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'redis-leader' }, spec: { selector: { app: 'redis', role: 'leader' }, ports: [{ port: 6379 }] } } });
-  // kubectl with the very credentials hab-pod-role uses: the service account's token and CA.
+  // kubectl with the very credentials hab-pod-role uses: the token bound to the pod it labels (redis-1), and the CA.
   const kubeconfig = join(dir, 'sa.kubeconfig');
   writeFileSync(kubeconfig, [
     'apiVersion: v1', 'kind: Config', 'current-context: sa',
-    'clusters: [{name: c, cluster: {server: ' + plane.server + ', certificate-authority: ' + join(account.dir, 'ca.crt') + '}}]',
-    'users: [{name: sa, user: {tokenFile: ' + join(account.dir, 'token') + '}}]',
+    'clusters: [{name: c, cluster: {server: ' + plane.server + ', certificate-authority: ' + join(account.dir, 'redis-1', 'ca.crt') + '}}]',
+    'users: [{name: sa, user: {tokenFile: ' + join(account.dir, 'redis-1', 'token') + '}}]',
     'contexts: [{name: sa, context: {cluster: c, user: sa, namespace: ' + ns + '}}]', '',
   ].join('\n'));
   const files = new Map<State, string>();

@@ -165,6 +165,28 @@ describe('the tool under the policy', () => {
   });
 });
 
+describe('the command\'s code', () => {
+  it('is a chunk of its own, which a hook running apply never loads', () => {
+    // What `apply` loads: the entry, the command line it imports for every command but `run`, and whatever
+    // those import statically (a dynamic import() loads only when its command runs).
+    const dist = join(repoRoot, 'dist');
+    const loaded = new Set<string>();
+    const visit = (file: string) => {
+      if (loaded.has(file)) return;
+      loaded.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const [, path] of text.matchAll(/from\s*"(\.\/[^"]+)"/g)) visit(join(file, '..', path!));
+    };
+    visit(join(dist, 'hab-pod-role.mjs'));
+    const cli = /import\("(\.\/chunks\/cli-[^"]+)"\)/.exec(readFileSync(join(dist, 'hab-pod-role.mjs'), 'utf8'))![1]!;
+    visit(join(dist, cli));
+    const marker = 'tool-service-account';
+    expect([...loaded].filter((f) => readFileSync(f, 'utf8').includes(marker))).toEqual([]);
+    const rbacChunk = /import\("(\.\/rbac-[^"]+)"\)/.exec(readFileSync(join(dist, cli), 'utf8'))![1]!;
+    expect(readFileSync(join(dist, 'chunks', rbacChunk), 'utf8')).toContain(marker);
+  });
+});
+
 describe('the README\'s objects', () => {
   const readmeBlock = () => /<!-- rbac:begin -->\s*```yaml\n([\s\S]*?)```\s*<!-- rbac:end -->/.exec(readFileSync(join(repoRoot, 'README.md'), 'utf8'))![1]!;
 

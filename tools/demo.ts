@@ -30,7 +30,7 @@ try {
   console.log(`   API server ${plane.server}`);
 
   say('kubectl apply --server-side -k examples/redis/kubernetes; a kubelet stand-in gives each pod an IP');
-  example = await RedisExample.start(plane, 'demo', 1);
+  example = await RedisExample.start(plane, 'redis', 1);
   show((await example.kubectl('get', 'statefulset,services,pods', '-o', 'wide')).stdout);
 
   say('The Supervisors elect redis-0. Each member\'s run hook: hab-pod-role run -- redis-server');

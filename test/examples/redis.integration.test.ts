@@ -14,7 +14,7 @@ describe.runIf(isRoot)('the Redis example: a Service that follows the elected le
   const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`);
 
   beforeAll(async () => {
-    example = await RedisExample.start(controlPlane(), `redis-example-${process.pid}`, 0);
+    example = await RedisExample.start(controlPlane(), 'redis', 0);
   }, 120_000);
 
   afterAll(async () => {

@@ -53,7 +53,10 @@ export class RedisExample {
   }
 
   private async deploy(): Promise<void> {
-    await this.admin.createNamespace(this.namespace);
+    // The namespace the example's rbac.yaml is printed for; another test may have created it already.
+    await this.admin.createNamespace(this.namespace).catch((error: { code?: number }) => {
+      if (error?.code !== 409) throw error;
+    });
     await this.kubectl('apply', '--server-side', '-k', join(repoRoot, 'examples/redis/kubernetes'));
     await this.kubelet.register();
     for (const pod of members) {
@@ -61,9 +64,10 @@ export class RedisExample {
       await this.kubelet.bind(pod);
       await this.kubelet.report(pod, this.network.ips.get(pod)!, false);
     }
-    const account = await this.admin.mountToken(this.namespace, 'hab-pod-role');
     const pkgs = packages();
     for (const pod of members) {
+      // As the kubelet mounts it: a token bound to this pod, the only kind the example's policy lets write.
+      const account = await this.admin.mountToken(this.namespace, 'hab-pod-role', pod);
       this.members.set(pod, new SupervisedMember({
         name: pod,
         ip: this.network.ips.get(pod)!,
