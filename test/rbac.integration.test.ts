@@ -7,7 +7,7 @@ import { loadAllYaml } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './support/cli.ts';
-import { admin, controlPlane, createNamespace, documentedRole, podEnv, repoRoot } from './support/cluster.ts';
+import { admin, controlPlane, createNamespace, documentedRole, podEnv, documentedRbac, repoRoot } from './support/cluster.ts';
 import { electionText, tempDir, writeElection } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
 import { matrix } from './support/matrix.ts';
@@ -188,12 +188,10 @@ describe('the command\'s code', () => {
 });
 
 describe('the README\'s objects', () => {
-  const readmeBlock = () => /<!-- rbac:begin -->\s*```yaml\n([\s\S]*?)```\s*<!-- rbac:end -->/.exec(readFileSync(join(repoRoot, 'README.md'), 'utf8'))![1]!;
-
   it('are what `hab-pod-role rbac` prints, and the command refuses a bad option in one sentence', async () => {
     const printed = await runCli(['rbac'], {}, { stripFinalNewline: false });
     expect(printed.exitCode, printed.stderr).toBe(0);
-    expect(printed.stdout).toBe(readmeBlock());
+    expect(printed.stdout).toBe(documentedRbac());
     expect(printed.stderr).toBe('');
     const rbacOnly = await runCli(['rbac', '--no-policy', '-n', 'db'], {});
     expect((loadAllYaml(rbacOnly.stdout) as { kind: string }[]).map((d) => d.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding']);
@@ -207,7 +205,7 @@ describe('the README\'s objects', () => {
   it('apply as they are on a fresh control plane, and the whole protocol runs under them', async () => {
     // The `default` namespace is the block's own; no other test uses it.
     const block = join(files, 'readme-rbac.yaml');
-    writeFileSync(block, readmeBlock());
+    writeFileSync(block, documentedRbac());
     const applied = await kubectl('apply', '-f', block);
     expect(applied.exitCode, applied.stderr).toBe(0);
     expect(applied.stdout).toContain('validatingadmissionpolicy.admissionregistration.k8s.io/hab-pod-role.default created');

@@ -6,14 +6,14 @@ import { HabPodRoleError } from '../src/errors.ts';
 import { changedAtAnnotation, fenceAnnotation } from '../src/group.ts';
 import { annotationPrefix, policyName, rbacManifest, rbacObjects, type RbacOptions } from '../src/rbac.ts';
 import { plain } from '../src/yaml.ts';
+import { documentedRbac } from '../tools/kube-admin.ts';
 
 const repoRoot = resolve(import.meta.dirname, '..');
 const defaults: RbacOptions = { namespace: 'default', serviceAccount: 'hab-pod-role', policy: true };
-const readmeBlock = () => /<!-- rbac:begin -->\s*```yaml\n([\s\S]*?)```\s*<!-- rbac:end -->/.exec(readFileSync(join(repoRoot, 'README.md'), 'utf8'))?.[1];
 
 describe('hab-pod-role rbac', () => {
   it('is what the README shows, for the defaults', () => {
-    expect(readmeBlock()).toBe(rbacManifest(defaults));
+    expect(documentedRbac()).toBe(rbacManifest(defaults));
   });
 
   it('is what the Redis example applies, for its namespace', () => {

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { inject } from 'vitest';
 import { KubeAdmin, podEnv as podEnvFor } from '../../tools/kube-admin.ts';
 
-export { documentedRole } from '../../tools/kube-admin.ts';
+export { documentedRole, documentedRbac } from '../../tools/kube-admin.ts';
 export const repoRoot = resolve(import.meta.dirname, '../..');
 
 export function controlPlane() {
