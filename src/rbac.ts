@@ -55,8 +55,8 @@ export const annotationPrefix = 'hab-pod-role/';
 export const peerAnnotations = [fenceAnnotation, changedAtAnnotation];
 
 /**
- * The name of the policy, its binding (cluster-scoped, so the namespace is part of the name: two
- * namespaces each install their own) and the namespaced objects (named after the service account).
+ * The name of the policy and of its binding. They are cluster-scoped, so the namespace is part of the
+ * name and each namespace installs its own; the namespaced objects are named after the service account.
  */
 export function policyName({ namespace, serviceAccount }: Pick<RbacRequest, 'namespace' | 'serviceAccount'>): string {
   // A namespace has no dot, so the last dot parts the two unambiguously.
@@ -109,7 +109,6 @@ function policyObjects(request: RbacRequest): unknown[] {
   const notOwn = `'pod ' + object.metadata.name + ' is not the pod the token of ${serviceAccount} is bound to (' + variables.boundPod + ')'`;
   // Forbidden: the API server answers 403, as for a missing RBAC rule.
   const validation = (expression: string, messageExpression: string) => ({ expression, messageExpression, reason: 'Forbidden' });
-  const account = `'${serviceAccount}`;
   return [
     commented(['The label the policy lets the account write: keep it equal to the label key and values the tool uses.'], {
       apiVersion: 'v1',
@@ -130,13 +129,17 @@ function policyObjects(request: RbacRequest): unknown[] {
         failurePolicy: 'Fail',
         paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
         matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods'] }] },
-        matchConditions: [{ name: 'tool-service-account', expression: `request.userInfo.username == '${user}'` }],
+        matchConditions: [
+          commented(['Only writes by the tool\'s account: every other writer is left to RBAC.'], { name: 'tool-service-account', expression: `request.userInfo.username == '${user}'` }),
+        ],
         variables: [
           { name: 'key', expression: "params.data['label-key']" },
           { name: 'leader', expression: "params.data['leader-value']" },
           { name: 'follower', expression: "params.data['follower-value']" },
-          // A pod-bound token (what the kubelet mounts) names its pod; any other token names none.
-          { name: 'boundPod', expression: `${podName}.hasValue() ? ${podName}.value()[0] : ''` },
+          commented(
+            ['A token bound to a pod (what the kubelet mounts) names the pod in the request; any other names none.'],
+            { name: 'boundPod', expression: `${podName}.hasValue() ? ${podName}.value()[0] : ''` },
+          ),
           { name: 'ownPod', expression: `variables.boundPod == object.metadata.name && ${podUid}.orValue([''])[0] == object.metadata.uid` },
           { name: 'oldLabels', expression: 'oldObject.metadata.?labels.orValue({})' },
           { name: 'newLabels', expression: 'object.metadata.?labels.orValue({})' },
@@ -155,15 +158,15 @@ function policyObjects(request: RbacRequest): unknown[] {
           },
           validation(
             'object.spec == oldObject.spec',
-            `${account} may not change the spec of pod ' + object.metadata.name + ' (containers, images, tolerations): only the label ' + variables.key + ' and ${annotationPrefix} annotations'`,
+            `'${serviceAccount} may not change the spec of pod ' + object.metadata.name + ' (containers, images, tolerations): only the label ' + variables.key + ' and ${annotationPrefix} annotations'`,
           ),
           validation(
             'object.metadata.?ownerReferences.orValue([]) == oldObject.metadata.?ownerReferences.orValue([])\n&& object.metadata.?finalizers.orValue([]) == oldObject.metadata.?finalizers.orValue([])',
-            `${account} may not change the owner references or finalizers of pod ' + object.metadata.name`,
+            `'${serviceAccount} may not change the owner references or finalizers of pod ' + object.metadata.name`,
           ),
           validation(
             'variables.changedLabels.all(k, k == variables.key)',
-            `${account} may change no label of pod ' + object.metadata.name + ' but ' + variables.key + ' (the key ${params} names), and this write changes ' + variables.changedLabels.filter(k, k != variables.key).join(', ')`,
+            `'${serviceAccount} may change no label of pod ' + object.metadata.name + ' but ' + variables.key + ' (the key ${params} names), and this write changes ' + variables.changedLabels.filter(k, k != variables.key).join(', ')`,
           ),
           validation(
             '!variables.ownPod || !variables.roleChanged || !(variables.key in variables.newLabels)\n|| variables.newLabels[variables.key] in [variables.leader, variables.follower]',
@@ -175,7 +178,7 @@ function policyObjects(request: RbacRequest): unknown[] {
           ),
           validation(
             `variables.changedAnnotations.all(k, k.startsWith('${annotationPrefix}'))`,
-            `${account} may change no annotation of pod ' + object.metadata.name + ' outside ${annotationPrefix}, and this write changes ' + variables.changedAnnotations.filter(k, !k.startsWith('${annotationPrefix}')).join(', ')`,
+            `'${serviceAccount} may change no annotation of pod ' + object.metadata.name + ' outside ${annotationPrefix}, and this write changes ' + variables.changedAnnotations.filter(k, !k.startsWith('${annotationPrefix}')).join(', ')`,
           ),
           validation(
             'variables.ownPod || variables.changedAnnotations.all(k, k in variables.peerAnnotations && k in variables.newAnnotations)',
@@ -191,8 +194,11 @@ function policyObjects(request: RbacRequest): unknown[] {
       spec: {
         policyName: name,
         validationActions: ['Deny'],
-        // The label key and values, from the ConfigMap above; without it the account may write nothing.
-        paramRef: { name: serviceAccount, namespace, parameterNotFoundAction: 'Deny' },
+        paramRef: commented(['The label key and values, from the ConfigMap above; without it the account may write nothing.'], {
+          name: serviceAccount,
+          namespace,
+          parameterNotFoundAction: 'Deny',
+        }),
         matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
       },
     },
