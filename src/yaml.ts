@@ -41,7 +41,8 @@ function mapLines(map: Record<string, unknown>, indent: string): string[] {
 function withValue(head: string[], value: unknown, indent: string): string[] {
   const last = head.length - 1;
   const inline = (text: string) => [...head.slice(0, last), `${head[last]} ${text}`];
-  if (typeof value === 'string' && value.includes('\n')) {
+  // A literal block keeps multi-line CEL readable; one that starts with a space would need an indentation indicator.
+  if (typeof value === 'string' && value.includes('\n') && !/^\s/.test(value)) {
     return [...inline(value.endsWith('\n') ? '|' : '|-'), ...value.replace(/\n$/, '').split('\n').map((l) => (l ? `${indent}  ${l}` : ''))];
   }
   if (Array.isArray(value)) {
