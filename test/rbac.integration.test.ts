@@ -217,9 +217,10 @@ describe('the README\'s objects', () => {
       await admin().createPod('default', pod, { app: 'redis', ...(pod === 'redis-0' ? { role: 'leader' } : {}) }, owner);
       await admin().mountToken('default', 'hab-pod-role', pod, join(mounts, pod));
     }
-    // A server dry run, repeated until the API server has loaded the new policy, shows it is in force.
+    // Server dry runs, repeated until the API server has loaded the new policy and its parameters.
     const token = readFileSync(join(mounts, 'redis-1', 'token'), 'utf8');
-    await eventually(async () => (await admin().patchAs(token, 'default', 'redis-0', { metadata: { labels: { role: 'follower' } } }, { dryRun: true })).status === 403, { what: 'the policy refusing a write to a peer' });
+    const dryRun = async (pod: string, role: string) => (await admin().patchAs(token, 'default', pod, { metadata: { labels: { role } } }, { dryRun: true })).status;
+    await eventually(async () => (await dryRun('redis-0', 'follower')) === 403 && (await dryRun('redis-1', 'follower')) === 200, { what: 'the policy refusing a write to a peer, and allowing one to its own pod' });
     const run = await runCli(['apply', '-c', leaderFile], podEnv('default', 'redis-1', mounts));
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stderr).toContain('demoted stale leader redis-0');
