@@ -317,7 +317,10 @@ export class KubeClient {
     const admissionRefusal = (message: string) => {
       const refusal = /ValidatingAdmissionPolicy '([^']+)' with binding '[^']*' denied request: (.*)$/s.exec(message);
       if (!refusal) return undefined;
-      return new HabPodRoleError(ExitCode.noPermission, `The admission policy ${refusal[1]} refused to ${rule.verb} ${what}: ${refusal[2]!.trim().replace(/\.$/, '')}.`, { cause: error });
+      const reason = refusal[2]!.trim().replace(/\.$/, '');
+      // The one refusal whose words are the API server's, not the policy's: its parameters are gone.
+      const hint = reason.includes('no params found') ? `; its parameter ConfigMap is missing, so apply again what \`hab-pod-role rbac --namespace ${rule.namespace}\` prints` : '';
+      return new HabPodRoleError(ExitCode.noPermission, `The admission policy ${refusal[1]} refused to ${rule.verb} ${what}: ${reason}${hint}.`, { cause: error });
     };
     if (error instanceof ApiStatusError) {
       switch (error.status) {

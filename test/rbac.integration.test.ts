@@ -160,7 +160,7 @@ describe('the tool under the policy', () => {
       const attempt = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', mounts));
       return attempt.exitCode === 77 ? attempt : undefined;
     }, { what: 'the policy noticing its ConfigMap is gone' });
-    expect(run!.stderr.trim()).toMatch(new RegExp(`^hab-pod-role: error: The admission policy hab-pod-role\\.${ns} refused to patch pod "redis-0" in namespace "${ns}": .*no params found`));
+    expect(run!.stderr.trim()).toMatch(new RegExp(`^hab-pod-role: error: The admission policy hab-pod-role\\.${ns} refused to patch pod "redis-0" in namespace "${ns}": .*no params found.*; its parameter ConfigMap is missing, so apply again what \`hab-pod-role rbac --namespace ${ns}\` prints\.$`));
     expect(await admin().podLabels(ns, 'redis-0')).toEqual({ app: 'redis' });
   });
 });
