@@ -4,9 +4,8 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { documentedRbac } from '../tools/kube-admin.ts';
 import { nodeName, nodeToleration } from '../tools/node.ts';
-import { recordOutput } from './support/cli.ts';
+import { recordOutput, runCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace } from './support/cluster.ts';
 import { electionText, tempDir } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
@@ -101,8 +100,11 @@ describe.skipIf(!node)(`the tool in a pod on the real node${node ? '' : ` (skipp
     outDir = tempDir('in-pod');
     importToolImage(node!, outDir);
     namespace = await createNamespace('in-pod');
-    // As a user would: the README's RBAC, then the workload.
-    await kubectl(['apply', '-n', namespace, '-f', '-'], documentedRbac());
+    // As a user would: what `hab-pod-role rbac` prints for the namespace (the README's set: RBAC and the
+    // admission policy, which lets the kubelet's pod-bound token write only the role label), then the workload.
+    const rbac = await runCli(['rbac', '--namespace', namespace], {}, { stripFinalNewline: false });
+    expect(rbac.exitCode, rbac.stderr).toBe(0);
+    await kubectl(['apply', '-f', '-'], rbac.stdout);
     await kubectl(['apply', '-n', namespace, '-f', '-'], manifests(outDir));
   }, 60_000);
 
