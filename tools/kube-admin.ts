@@ -13,6 +13,8 @@ import type { ControlPlane } from './control-plane.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
 export const serviceAccountName = 'hab-pod-role';
+/** The scheduler of pods that only exist as API objects: none runs by this name. */
+export const apiObjectsOnly = 'api-objects-only';
 
 export interface ServiceAccountMount {
   /** Laid out as the kubelet mounts it: token, ca.crt, namespace. */
@@ -91,14 +93,16 @@ export class KubeAdmin {
 
   /**
    * Creates a pod running as the tool's account. In a namespace set up with `serviceAccount`, it then
-   * does what the kubelet does for such a pod: mounts a token bound to it, under `<dir>/<pod>`.
+   * does what the kubelet does for such a pod: mounts a token bound to it, under `<dir>/<pod>`. The pod
+   * exists only as an API object: it names a scheduler that does not exist, so kube-scheduler leaves it
+   * alone (no status writes, no events) and it never reaches the real node.
    */
   async createPod(namespace: string, name: string, labels: Record<string, string> = {}, owner?: Owner): Promise<V1Pod> {
     const pod = await this.core.createNamespacedPod({
       namespace,
       body: {
         metadata: { name, labels, ...(owner ? { ownerReferences: [owner] } : {}) },
-        spec: { serviceAccountName, automountServiceAccountToken: false, containers: [{ name: 'main', image: 'redis' }] },
+        spec: { serviceAccountName, automountServiceAccountToken: false, schedulerName: apiObjectsOnly, containers: [{ name: 'main', image: 'redis' }] },
       },
     });
     const mounts = this.mounts.get(namespace);
