@@ -23,8 +23,10 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') counts.failed++;
         else counts.skipped++;
       }
-      // A file that failed to load has no tests to count, but it is a failure all the same.
-      if (module.state() === 'failed' && module.children.size === 0) counts.failed++;
+      // A hook that failed (beforeAll, afterAll) leaves its tests skipped: the suite is the failure.
+      for (const suite of module.children.allSuites()) if (suite.errors().length > 0) counts.failed++;
+      // So is a file that failed to load, or whose own hooks failed: it may have no tests to count.
+      if (module.errors().length > 0 || (module.state() === 'failed' && module.children.size === 0)) counts.failed++;
     }
     counts.failed += unhandledErrors.length;
     const n = (x: number) => x.toLocaleString('en-US');
