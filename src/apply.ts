@@ -4,7 +4,7 @@ import { loadCredentials, type Credentials } from './credentials.ts';
 import { readElectionFile, type Election } from './election.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import { resolvePodIdentity, type PodIdentity } from './identity.ts';
-import { changedAtAnnotation, fenceAnnotation, groupMembers, planPromotion, type GroupSpec } from './group.ts';
+import { changedAtAnnotation, claimAnnotation, claimValue, fenceAnnotation, groupMembers, planPromotion, yieldsTo, type GroupSpec } from './group.ts';
 import { KubeClient, lostRace, statusOf, type MetadataPatch, type Pod } from './kube.ts';
 import { ForeignLabelError, labelPatch, labelValueFor, planLabel, roleFor, type LabelPlan, type LabelScheme } from './labels.ts';
 import type { Logger } from './log.ts';
@@ -32,6 +32,10 @@ export interface ApplyOutcome {
   /** Other members that lost a stale leader value to this run. */
   demoted: string[];
   requestsSent: number;
+  /** The member this one left the leader value with, though its own election says it leads (see `yieldsTo`). */
+  yieldedTo?: string;
+  /** Whether this run found that contest new, and recorded it (the claim on its pod, RoleContested Events). */
+  contestRecorded?: boolean;
 }
 
 /** Checks everything that can be checked without the network, so bad input changes nothing. */
@@ -98,17 +102,25 @@ export async function applyLabel(client: KubeClient, request: LabelRequest, log:
   return request.value !== null && request.value === request.scheme.leader ? promote(client, request, log) : setOwnLabel(client, request, log);
 }
 
-/** What `applyLabel` needs to know. */
-export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'>;
+/**
+ * What `applyLabel` needs to know. `rivals` says what a promotion does about another member carrying the
+ * leader value: a claim (a run started by a hook, or an election file that just changed to leader)
+ * demotes it; a member taking back the label its file has said all along yields to the rival whose
+ * promotion took it (see `yieldsTo`).
+ */
+export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'> & { rivals?: 'demote' | 'yield' };
 
 async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logger): Promise<ApplyOutcome> {
   const { identity, scheme, value: to, dryRun } = request;
   const sentBefore = client.requestsSent;
   const pod = await client.getPod(identity.namespace, identity.name);
   const plan = planFor(pod.metadata?.labels, identity, scheme, to, request.force);
+  // A member whose election no longer says it leads withdraws its claim, also when its label was taken already.
+  const claimed = pod.metadata?.annotations?.[claimAnnotation] !== undefined;
   // A server dry run always sends the patch: proving the server (and RBAC) would accept it is its purpose.
-  if (plan.patch || dryRun === 'server') {
-    const patched = await client.patchPod(identity.namespace, identity.name, rolePatch(scheme.key, to), { dryRun: dryRun === 'server' });
+  if (plan.patch || claimed || dryRun === 'server') {
+    const patch = plan.patch || dryRun === 'server' ? rolePatch(scheme.key, to, null) : { metadata: { annotations: { [claimAnnotation]: null } } };
+    const patched = await client.patchPod(identity.namespace, identity.name, patch, { dryRun: dryRun === 'server' });
     checkWritten(patched, scheme.key, to);
     if (plan.patch && plan.from === scheme.leader && dryRun === 'none') {
       await recordEvents(client, log, [roleEvent(pod, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by this member: ${electionState(request.election)}`, identity)]);
@@ -135,6 +147,11 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
     try {
       const { self, members } = await readGroup(client, identity, request.group);
       const plan = planFor(self.metadata?.labels, identity, scheme, scheme.leader, request.force);
+      const holder = request.rivals === 'yield' && dryRun === 'none' ? yieldsTo(members, self, scheme) : undefined;
+      if (holder !== undefined) {
+        const contestRecorded = await recordYield(client, request, self, members.find((m) => m.metadata?.name === holder)!, log);
+        return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, yieldedTo: holder, contestRecorded };
+      }
       const promotion = planPromotion(members, identity.name, scheme);
       if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
         // Another run for this pod (a racing hook, or the resident) finished the promotion after this one
@@ -160,7 +177,7 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
         }
       }));
       const patched = await client.patchPod(identity.namespace, identity.name, {
-        metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', ...rolePatch(scheme.key, scheme.leader).metadata },
+        metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', ...rolePatch(scheme.key, scheme.leader, claimValue(self)).metadata },
       }, write);
       checkWritten(patched, scheme.key, scheme.leader);
       if (dryRun === 'none') {
@@ -169,7 +186,7 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
           ...demotionEvents(),
         ]);
       }
-      return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
+      return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader, claimValue(self)) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
     } catch (error) {
       if (!lostRace(error) || client.deadlinePassed()) throw error;
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
@@ -188,9 +205,32 @@ export async function readGroup(client: KubeClient, identity: PodIdentity, group
   return { self, members: members.some((m) => m.metadata?.name === identity.name) ? members : [...members, self] };
 }
 
-/** Sets (or, with null, removes) the role label and stamps the time of the change. */
-function rolePatch(key: string, value: string | null): MetadataPatch & { metadata: { labels: Record<string, string | null> } } {
-  return { metadata: { labels: { [key]: value }, annotations: { [changedAtAnnotation]: new Date().toISOString() } } };
+/**
+ * Records on this pod that its election says it leads while `holder` carries the label, and, the first
+ * time for that holder's promotion, a RoleContested Event on both pods. Says whether it was the first time.
+ * Only this pod is written (its claim annotation, conditional on the version just listed): a 409 starts
+ * the caller's round again.
+ */
+async function recordYield(client: KubeClient, request: LabelRequest, self: Pod, holder: Pod, log: Logger): Promise<boolean> {
+  const { identity, scheme } = request;
+  const claim = claimValue(self);
+  if (self.metadata?.annotations?.[claimAnnotation] === claim) return false;
+  await client.patchPod(identity.namespace, identity.name, { metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', annotations: { [claimAnnotation]: claim } } }, { dryRun: false });
+  const other = `pod ${identity.namespace}/${holder.metadata?.name}`;
+  const me = `pod ${identity.namespace}/${identity.name}`;
+  await recordEvents(client, log, [
+    roleEvent(self, 'RoleContested', `Leadership is contested: the election of this member says it leads, and so does the election of ${other}, whose promotion took ${scheme.key}=${scheme.leader} from it; this member waits, and takes the label back when ${other} no longer carries it.`, identity, 'Warning'),
+    roleEvent(holder, 'RoleContested', `Leadership is contested: the election of ${me} says it leads too; this pod's promotion took ${scheme.key}=${scheme.leader} from it, and it waits until this pod no longer carries the label.`, identity, 'Warning'),
+  ]);
+  return true;
+}
+
+/**
+ * Sets (or, with null, removes) the role label and stamps the time of the change. `claim` is the claim
+ * annotation's new value: set with the leader value, removed with any other.
+ */
+function rolePatch(key: string, value: string | null, claim: string | null): MetadataPatch & { metadata: { labels: Record<string, string | null> } } {
+  return { metadata: { labels: { [key]: value }, annotations: { [changedAtAnnotation]: new Date().toISOString(), [claimAnnotation]: claim } } };
 }
 
 function checkWritten(patched: Pod, key: string, to: string | null): void {
@@ -207,7 +247,7 @@ function electionState(e: Election): string {
   return 'this member is not in a leader election (standalone)';
 }
 
-function roleEvent(pod: Pod, reason: 'RolePromoted' | 'RoleDemoted', message: string, actor: PodIdentity): Record<string, unknown> {
+function roleEvent(pod: Pod, reason: 'RolePromoted' | 'RoleDemoted' | 'RoleContested', message: string, actor: PodIdentity, type: 'Normal' | 'Warning' = 'Normal'): Record<string, unknown> {
   const now = new Date().toISOString();
   const name = pod.metadata?.name ?? '';
   return {
@@ -215,7 +255,7 @@ function roleEvent(pod: Pod, reason: 'RolePromoted' | 'RoleDemoted', message: st
     involvedObject: { apiVersion: 'v1', kind: 'Pod', namespace: pod.metadata?.namespace, name, uid: pod.metadata?.uid },
     reason,
     message,
-    type: 'Normal',
+    type,
     source: { component: 'hab-pod-role' },
     reportingComponent: 'hab-pod-role',
     reportingInstance: actor.name,

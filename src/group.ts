@@ -1,4 +1,4 @@
-// Pure logic of a service group: who belongs to it, and the writes that make a member leader without a second one.
+// Pure logic of a service group: who belongs to it, the writes that make a member leader without a second one, and who yields.
 
 import type { Pod } from './kube.ts';
 import type { LabelScheme } from './labels.ts';
@@ -6,6 +6,12 @@ import type { LabelScheme } from './labels.ts';
 /** Annotations the tool writes: when the role last changed, and the fence a promotion leaves on every peer. */
 export const changedAtAnnotation = 'hab-pod-role/role-changed-at';
 export const fenceAnnotation = 'hab-pod-role/fence';
+/**
+ * On a member's own pod while its election says it leads: the fence its pod carried when it said so last
+ * (`none` for no fence). A promotion against the pod replaces the fence, so a claim that no longer matches
+ * it was made before that promotion and is not known to stand: its member may be gone.
+ */
+export const claimAnnotation = 'hab-pod-role/leader-claim';
 
 export interface GroupSpec {
   /** A label selector naming the group; without one, the pods controlled by the same owner as this pod. */
@@ -57,4 +63,43 @@ export function planPromotion(members: Pod[], selfName: string, scheme: LabelSch
     peers.push({ name, resourceVersion: pod.metadata?.resourceVersion ?? '', demote: isLeader });
   }
   return { peers, selfIsLeader, staleLeaders };
+}
+
+/** The member whose promotion left this fence (a fence is `<promoter>/<unique>`; pod names hold no '/'). */
+export function fenceOwner(fence: string | undefined): string | undefined {
+  return fence?.split('/')[0];
+}
+
+/** The claim value a member writes now: the fence on its pod, which the next promotion against it replaces. */
+export function claimValue(pod: Pod): string {
+  return pod.metadata?.annotations?.[fenceAnnotation] ?? 'none';
+}
+
+/** What a member's own annotations say of its election: it holds the leader value, it waits for it, or nothing known. */
+export function claimOf(pod: Pod, scheme: LabelScheme): 'holds' | 'waits' | null {
+  const claim = pod.metadata?.annotations?.[claimAnnotation];
+  if (claim === undefined) return null;
+  if (pod.metadata?.labels?.[scheme.key] === scheme.leader) return 'holds';
+  return claim === claimValue(pod) ? 'waits' : null;
+}
+
+/** Whether a pod can serve the leader Service: not being deleted, and not reported unready. */
+function serving(pod: Pod): boolean {
+  return !pod.metadata?.deletionTimestamp && !pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'False');
+}
+
+/**
+ * Whom a member whose election says it leads, but whose pod lacks the leader value, leaves the label
+ * with (undefined: it takes the label). It leaves it with the member carrying it when that member's
+ * promotion is the newest one against this pod (the fence here names it), so two members whose elections
+ * both say they lead do not take the label from each other in turn: the newest claim keeps it until it
+ * ends. Never with a holder that cannot serve (being deleted, or reported unready while this pod is not):
+ * the leader Service has no endpoint then anyway, and that is how a partitioned holder loses the label.
+ */
+export function yieldsTo(members: Pod[], self: Pod, scheme: LabelScheme): string | undefined {
+  const promoter = fenceOwner(self.metadata?.annotations?.[fenceAnnotation]);
+  if (promoter === undefined || promoter === self.metadata?.name) return undefined;
+  const holder = members.find((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] === scheme.leader);
+  if (!holder) return undefined;
+  return serving(holder) || !serving(self) ? promoter : undefined;
 }

@@ -1,11 +1,12 @@
 // Keeps the pod's role label equal to what the newest good election file says, for as long as the service runs.
 
-import { applyLabel, describeOutcome, type ApplyRequest } from './apply.ts';
+import { applyLabel, describeOutcome, type ApplyOutcome, type ApplyRequest } from './apply.ts';
 import { readElectionFile } from './election.ts';
+import { claimOf, fenceAnnotation, fenceOwner, yieldsTo } from './group.ts';
 import type { KubeClient, Pod } from './kube.ts';
 import { labelValueFor, roleFor } from './labels.ts';
 import type { Logger } from './log.ts';
-import { watchFile, watchPod } from './watch.ts';
+import { watchFile, watchGroup, watchPod } from './watch.ts';
 
 export interface Keeper {
   stop(): void;
@@ -13,39 +14,67 @@ export interface Keeper {
 
 type Target = Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
 
+/** How long a fence from a promotion not yet finished keeps a member from taking a free label: the promoter is about to. */
+const promotionInFlightMs = 1000;
+/** A member that lost its leader to an ended claim takes the label after this pause, so demotions in flight land first. */
+const freeLabelSettleMs = 50;
+
 export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { debounceMs?: number; watchSeconds?: number } = {}): Keeper {
   const debounceMs = options.debounceMs ?? 20;
   const settleMs = debounceMs * 3;
+  const { identity, scheme } = start;
+  const self = `pod ${identity.namespace}/${identity.name}`;
   let value = start.value;
   let election = start.election;
+  // A change of the file to leader is a claim: its pass demotes whoever leads. Every other pass while the
+  // file says leader takes the label back only if no rival's newer promotion holds it (`yieldsTo`), so two
+  // members whose elections both say they lead do not take it from each other in turn.
+  let claims = 0;
+  let claimsApplied = 0;
   let running = false;
   let again = false;
-  // Why the folded pass runs: a file change that arrives while another pass holds the lock is still
-  // logged as a file change, not as whatever started the pass it was folded into.
-  let queuedReason: string | undefined;
-  // Repairs in quick succession mean someone keeps undoing this label: typically a peer acting on a stale
-  // election file, which its Supervisor will correct. Back off instead of fighting it write for write.
+  // Repairs in quick succession mean someone outside the protocol keeps undoing this label (a person, another
+  // tool): back off instead of fighting it write for write.
   let repairs = 0;
   let lastRepair = 0;
+  // What this member knows of its pod and, while its election says it leads, of its group.
+  let own: Pod | undefined;
+  let fenceSeenAt = 0;
+  let members: Pod[] = [];
+  let group: { stop(): void } | undefined;
+  let freeCheck: NodeJS.Timeout | undefined;
+  const contestedBy = new Map<string, string>();
+
+  const report = (outcome: ApplyOutcome, reason: string) => {
+    if (outcome.yieldedTo !== undefined && outcome.contestRecorded) {
+      log.warn(`leadership is contested: the election of this member says it leads, and so does the election of pod ${identity.namespace}/${outcome.yieldedTo}, whose promotion took ${scheme.key}=${scheme.leader} from ${self}; waiting, and taking the label back when it no longer carries it (RoleContested recorded on both pods)`);
+    }
+    if (!outcome.plan.patch) return;
+    if (reason === 'label drift') {
+      log.warn(`label ${scheme.key} on ${self} was ${outcome.plan.from ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
+      repairs = Date.now() - lastRepair < 30_000 ? repairs + 1 : 1;
+      lastRepair = Date.now();
+    }
+    log.info(`${describeOutcome(outcome)} after ${reason}`, { requests: outcome.requestsSent });
+  };
 
   // One write at a time, in order; whatever arrives meanwhile is folded into one more pass with the newest state.
   const reconcile = async (reason: string) => {
     if (running) {
       again = true;
-      queuedReason = reason;
       return;
     }
     running = true;
-    queuedReason = undefined;
     try {
       do {
         again = false;
-        if (queuedReason) [reason, queuedReason] = [queuedReason, undefined];
         client.renewDeadline();
+        const claim = claims;
         try {
           // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
-          const outcome = await applyLabel(client, { identity: start.identity, scheme: start.scheme, value, election, group: start.group, force: true, dryRun: 'none' }, log);
-          if (outcome.plan.patch) log.info(`${describeOutcome(outcome)} after ${reason}`, { requests: outcome.requestsSent });
+          const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals: claim !== claimsApplied ? 'demote' : 'yield' }, log);
+          claimsApplied = claim;
+          report(outcome, reason);
         } catch (error) {
           // The pod watch reads the pod again when it reconnects, and that retries this.
           log.error(`${(error as Error).message} (after ${reason}; will retry when the API server answers again)`);
@@ -63,15 +92,17 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   const fileChanged = async (): Promise<boolean> => {
     try {
       const file = readElectionFile(start.configPath);
-      const next = labelValueFor(roleFor(file.election), start.scheme);
+      const next = labelValueFor(roleFor(file.election), scheme);
       const { key, leader, follower } = file.label;
-      if ((key ?? start.scheme.key) !== start.scheme.key || (leader ?? start.scheme.leader) !== start.scheme.leader || (follower ?? start.scheme.follower) !== start.scheme.follower) {
+      if ((key ?? scheme.key) !== scheme.key || (leader ?? scheme.leader) !== scheme.leader || (follower ?? scheme.follower) !== scheme.follower) {
         log.warn('the [label] table changed; the running wrapper keeps the key and values it started with until it restarts');
       }
       election = file.election;
       if (next === value) return false;
       value = next;
       repairs = 0;
+      if (value === scheme.leader) claims++;
+      followGroup();
       await reconcile('the election file changed');
       return true;
     } catch (error) {
@@ -81,43 +112,99 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     }
   };
 
+  /** Notes when a promotion fenced this pod: for a moment after, the promoter is about to label itself. */
+  const ownSeen = (pod: Pod) => {
+    const fence = pod.metadata?.annotations?.[fenceAnnotation];
+    if (own && fence !== own.metadata?.annotations?.[fenceAnnotation]) fenceSeenAt = Date.now();
+    own = pod;
+  };
+
   const podSeen = (pod: Pod) => {
-    const current = pod.metadata?.labels?.[start.scheme.key] ?? null;
+    ownSeen(pod);
+    const current = pod.metadata?.labels?.[scheme.key] ?? null;
     if (current === value) return;
     if (running) {
       again = true; // seen mid-write: one more pass reads the pod afresh and settles it
       return;
     }
-    const now = Date.now();
-    repairs = now - lastRepair < 30_000 ? repairs + 1 : 0;
-    lastRepair = now;
     // At least a little later than a file change would be noticed: in a failover the new leader often
     // demotes this pod just before this member reads its own new election file, and then it is no drift.
-    const delay = Math.max(settleMs, repairs === 0 ? 0 : Math.min(10_000, 250 * 2 ** (repairs - 1)));
+    const delay = Math.max(settleMs, repairs === 0 || Date.now() - lastRepair >= 30_000 ? 0 : Math.min(10_000, 250 * 2 ** (repairs - 1)));
     running = true; // hold other passes back until this one runs
     setTimeout(() => {
       running = false;
       void (async () => {
         if (await fileChanged()) return;
-        if (queuedReason) {
-          // The file changed while this pass was held: its write is what moved the label, no hand did.
-          await reconcile(queuedReason);
-          return;
-        }
-        log.warn(`label ${start.scheme.key} on pod ${start.identity.namespace}/${start.identity.name} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
         await reconcile('label drift');
       })();
     }, delay).unref();
   };
 
+  /**
+   * While its election says it leads, a member follows its group: holding the label, it sees a rival
+   * that waits for it (and says so); without it, it takes the label as soon as no rival holds it.
+   */
+  const groupSeen = (pods: Pod[]) => {
+    members = pods;
+    const me = pods.find((p) => p.metadata?.name === identity.name);
+    if (me) ownSeen(me);
+    if (!own || value !== scheme.leader) return;
+    const holding = own.metadata?.labels?.[scheme.key] === scheme.leader;
+    for (const peer of pods) {
+      const name = peer.metadata?.name ?? '';
+      const waits = holding && name !== identity.name && claimOf(peer, scheme) === 'waits' && fenceOwner(peer.metadata?.annotations?.[fenceAnnotation]) === identity.name;
+      // Once per promotion it waits for (its fence), so a third claimant's promotion is reported again.
+      const since = peer.metadata?.annotations?.[fenceAnnotation] ?? '';
+      if (waits && contestedBy.get(name) !== since) {
+        contestedBy.set(name, since);
+        log.warn(`leadership is contested: the election of pod ${identity.namespace}/${name} says it leads too; it waits while ${self} keeps ${scheme.key}=${scheme.leader} (the Habitat members disagree: a restarted old leader starting from its cache, or a member cut off from the ring; hab-pod-role status names both)`);
+      } else if (!waits && contestedBy.delete(name)) {
+        log.info(`pod ${identity.namespace}/${name} no longer waits for ${scheme.key}=${scheme.leader}; the contest is over`);
+      }
+    }
+    if (!holding) scheduleFreeCheck(freeLabelSettleMs);
+  };
+
+  /** Takes the label if no rival holds it, unless a promotion that fenced this pod is about to finish. */
+  const scheduleFreeCheck = (delayMs: number) => {
+    if (freeCheck) return;
+    freeCheck = setTimeout(() => {
+      freeCheck = undefined;
+      if (!own || value !== scheme.leader || own.metadata?.labels?.[scheme.key] === scheme.leader) return;
+      if (yieldsTo(members, own, scheme) !== undefined) return;
+      const promoter = fenceOwner(own.metadata?.annotations?.[fenceAnnotation]);
+      const promoting = members.some((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] !== scheme.leader);
+      const wait = fenceSeenAt + promotionInFlightMs - Date.now();
+      if (promoter !== identity.name && promoting && wait > 0) return scheduleFreeCheck(wait);
+      const led = members.some((p) => p.metadata?.labels?.[scheme.key] === scheme.leader);
+      void reconcile(led ? 'the leader of the group cannot serve or took the label outside a promotion' : 'the group lost its leader');
+    }, delayMs).unref();
+  };
+
+  /** Follows the group exactly while the election says this member leads. */
+  const followGroup = () => {
+    if (value === scheme.leader && !group) {
+      group = watchGroup(client, identity, start.group, groupSeen, log, options.watchSeconds);
+    } else if (value !== scheme.leader && group) {
+      group.stop();
+      group = undefined;
+      clearTimeout(freeCheck);
+      freeCheck = undefined;
+      contestedBy.clear();
+    }
+  };
+
   const file = watchFile(start.configPath, () => void fileChanged(), debounceMs);
   // The file was read before this watch began: read it once more, so a change in between is not missed.
   void fileChanged();
-  const pod = watchPod(client, start.identity, podSeen, log, options.watchSeconds);
+  const pod = watchPod(client, identity, podSeen, log, options.watchSeconds);
+  followGroup();
   return {
     stop() {
       file.close();
       pod.stop();
+      group?.stop();
+      clearTimeout(freeCheck);
     },
   };
 }

@@ -101,9 +101,14 @@ export class KubeClient {
 
   /** Pods of a namespace, narrowed by a label selector if one is given. */
   async listPods(namespace: string, labelSelector?: string): Promise<Pod[]> {
+    return (await this.listPodsAt(namespace, labelSelector)).items;
+  }
+
+  /** The same, with the list's resourceVersion: a watch from it misses no change after the list. */
+  async listPodsAt(namespace: string, labelSelector?: string): Promise<{ items: Pod[]; resourceVersion: string }> {
     const query = labelSelector ? `?${new URLSearchParams({ labelSelector })}` : '';
-    const list = await this.call<{ items?: Pod[] }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, { verb: 'list', resource: 'pods', namespace });
-    return list.items ?? [];
+    const list = await this.call<{ items?: Pod[]; metadata?: { resourceVersion?: string } }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, { verb: 'list', resource: 'pods', namespace });
+    return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
   /**
@@ -128,21 +133,23 @@ export class KubeClient {
   }
 
   /**
-   * Streams changes of one pod from `resourceVersion` until the server ends the stream (after about
-   * `watchSeconds`) or `signal` aborts it. Resolves with the last version seen, and `expired` when the
-   * server no longer has that version (410): the caller then reads the pod afresh.
+   * Streams changes of pods from `resourceVersion` until the server ends the stream (after about
+   * `watchSeconds`) or `signal` aborts it: of one pod (`name`), or of those `labelSelector` picks (all of
+   * the namespace without one). Resolves with the last version seen, and `expired` when the server no
+   * longer has that version (410): the caller then reads afresh.
    */
-  async watchPod(
+  async watchPods(
     namespace: string,
-    name: string,
+    which: { name: string } | { labelSelector: string | undefined },
     resourceVersion: string,
-    onChange: (pod: Pod) => void,
+    onChange: (pod: Pod, type: 'ADDED' | 'MODIFIED' | 'DELETED') => void,
     options: { signal: AbortSignal; watchSeconds: number },
   ): Promise<{ resourceVersion: string; expired: boolean }> {
-    const rule: Rule = { verb: 'watch', resource: 'pods', namespace, name };
+    const rule: Rule = { verb: 'watch', resource: 'pods', namespace, ...('name' in which ? { name: which.name } : {}) };
+    const selector: Record<string, string> = 'name' in which ? { fieldSelector: `metadata.name=${which.name}` } : which.labelSelector ? { labelSelector: which.labelSelector } : {};
     const query = new URLSearchParams({
       watch: '1',
-      fieldSelector: `metadata.name=${name}`,
+      ...selector,
       resourceVersion,
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(options.watchSeconds),
@@ -178,7 +185,7 @@ export class KubeClient {
                 return;
               }
               version = event.object.metadata?.resourceVersion ?? version;
-              if (event.type === 'MODIFIED' || event.type === 'ADDED' || event.type === 'DELETED') onChange(event.object);
+              if (event.type === 'MODIFIED' || event.type === 'ADDED' || event.type === 'DELETED') onChange(event.object, event.type);
             }
           });
           res.on('end', () => resolve({ resourceVersion: version, expired: false }));

@@ -1,6 +1,6 @@
 // `hab-pod-role status`: the group's pods and their roles, and whether exactly one of them leads.
 
-import { changedAtAnnotation } from './group.ts';
+import { changedAtAnnotation, claimOf } from './group.ts';
 import type { Pod } from './kube.ts';
 import type { LabelScheme } from './labels.ts';
 
@@ -12,6 +12,8 @@ export interface StatusRow {
   ip: string | null;
   changedAt: string | null;
   terminating: boolean;
+  /** What the member's own annotation says of its election: it leads and holds the label, or leads and waits for it. */
+  claim: 'holds' | 'waits' | null;
 }
 
 export function statusRows(members: Pod[], scheme: LabelScheme): StatusRow[] {
@@ -24,16 +26,22 @@ export function statusRows(members: Pod[], scheme: LabelScheme): StatusRow[] {
       ip: pod.status?.podIP ?? null,
       changedAt: pod.metadata?.annotations?.[changedAtAnnotation] ?? null,
       terminating: Boolean(pod.metadata?.deletionTimestamp),
+      claim: claimOf(pod, scheme),
     }))
     .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
-/** Why the group is not safe to route writes to, or undefined when exactly one pod leads. */
+/** Why the group is not safe to route writes to, or undefined when exactly one pod leads and no other's election says it does. */
 export function leaderProblem(rows: StatusRow[], scheme: LabelScheme): string | undefined {
   const leaders = rows.filter((r) => r.role === scheme.leader).map((r) => r.name);
-  if (leaders.length === 1) return undefined;
+  const claimants = rows.filter((r) => r.claim !== null).map((r) => r.name);
+  if (leaders.length > 1) return `${leaders.length} pods carry ${scheme.key}=${scheme.leader} (${leaders.join(', ')}): the leader Service sends writes to all of them; run the elected leader's hook, which demotes the others.`;
+  if (claimants.length > 1) {
+    const holder = leaders.length === 1 ? `${leaders[0]} carries ${scheme.key}=${scheme.leader}` : `none of them carries ${scheme.key}=${scheme.leader} yet`;
+    return `Leadership is contested: the elections of ${claimants.length} members say they lead (${claimants.join(', ')}): ${holder}, and the others wait until it no longer does. The Habitat members disagree (a restarted old leader starting from its cache, or a member cut off from the ring); see the RoleContested events of these pods.`;
+  }
   if (leaders.length === 0) return `No pod of the group carries ${scheme.key}=${scheme.leader}: the leader Service has no endpoint until the elected leader's hook runs.`;
-  return `${leaders.length} pods carry ${scheme.key}=${scheme.leader} (${leaders.join(', ')}): the leader Service sends writes to all of them; run the elected leader's hook, which demotes the others.`;
+  return undefined;
 }
 
 export function formatTable(rows: StatusRow[], scheme: LabelScheme): string {
