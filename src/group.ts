@@ -89,17 +89,14 @@ function serving(pod: Pod): boolean {
 }
 
 /**
- * Whom a member whose election says it leads, but whose pod lacks the leader value, leaves the label
- * with (undefined: it takes the label). It leaves it with the member carrying it when that member's
- * promotion is the newest one against this pod (the fence here names it), so two members whose elections
- * both say they lead do not take the label from each other in turn: the newest claim keeps it until it
- * ends. Never with a holder that cannot serve (being deleted, or reported unready while this pod is not):
- * the leader Service has no endpoint then anyway, and that is how a partitioned holder loses the label.
+ * Whom a member leaves the label with (undefined: it takes the label) when a rival's promotion took it while
+ * its own election kept saying it leads: the member carrying it now. So two members whose elections both
+ * say they lead do not take the label from each other in turn: the newest claim keeps it until it ends.
+ * Never a holder that cannot serve (being deleted, or reported unready while this pod is not): the leader
+ * Service has no endpoint then anyway, and that is how a partitioned holder loses the label.
  */
 export function yieldsTo(members: Pod[], self: Pod, scheme: LabelScheme): string | undefined {
-  const promoter = fenceOwner(self.metadata?.annotations?.[fenceAnnotation]);
-  if (promoter === undefined || promoter === self.metadata?.name) return undefined;
-  const holder = members.find((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] === scheme.leader);
+  const holder = members.find((p) => p.metadata?.name !== self.metadata?.name && p.metadata?.labels?.[scheme.key] === scheme.leader);
   if (!holder) return undefined;
-  return serving(holder) || !serving(self) ? promoter : undefined;
+  return serving(holder) || !serving(self) ? holder.metadata?.name : undefined;
 }

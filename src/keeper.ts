@@ -26,11 +26,13 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   const self = `pod ${identity.namespace}/${identity.name}`;
   let value = start.value;
   let election = start.election;
-  // A change of the file to leader is a claim: its pass demotes whoever leads. Every other pass while the
-  // file says leader takes the label back only if no rival's newer promotion holds it (`yieldsTo`), so two
-  // members whose elections both say they lead do not take it from each other in turn.
+  // A change of the file to leader is a claim: its pass demotes whoever leads. A member whose label a rival's
+  // promotion then took (`takenBy`) while its file kept saying leader makes no claim again: it leaves the
+  // label with whoever holds it (`yieldsTo`) and takes it only once no one does. Any other loss of the label
+  // (a person, another tool) is drift, put right as before.
   let claims = 0;
   let claimsApplied = 0;
+  let takenBy: string | undefined;
   let running = false;
   let again = false;
   // Repairs in quick succession mean someone outside the protocol keeps undoing this label (a person, another
@@ -68,11 +70,17 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     try {
       do {
         again = false;
-        client.renewDeadline();
         const claim = claims;
+        const rivals = claim === claimsApplied && takenBy !== undefined ? 'yield' : 'demote';
+        const wait = rivals === 'yield' && value === scheme.leader ? promotionInFlight() : 0;
+        if (wait > 0) {
+          scheduleFreeCheck(wait);
+          continue;
+        }
+        client.renewDeadline();
         try {
           // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
-          const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals: claim !== claimsApplied ? 'demote' : 'yield' }, log);
+          const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals }, log);
           claimsApplied = claim;
           report(outcome, reason);
         } catch (error) {
@@ -101,6 +109,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       if (next === value) return false;
       value = next;
       repairs = 0;
+      takenBy = undefined;
       if (value === scheme.leader) claims++;
       followGroup();
       await reconcile('the election file changed');
@@ -112,9 +121,20 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     }
   };
 
-  /** Notes when a promotion fenced this pod: for a moment after, the promoter is about to label itself. */
+  /**
+   * Notes when a promotion fenced this pod (for a moment after, the promoter is about to label itself), and
+   * when a promotion took this pod's leader value: the same write removes the label and replaces the fence.
+   */
   const ownSeen = (pod: Pod) => {
     const fence = pod.metadata?.annotations?.[fenceAnnotation];
+    const leads = pod.metadata?.labels?.[scheme.key] === scheme.leader;
+    const promoter = fenceOwner(fence);
+    if (leads) takenBy = undefined;
+    else if (value === scheme.leader && promoter !== undefined && promoter !== identity.name) {
+      // Seen first without the label the run started with: only a promotion since then can have taken it.
+      const led = own ? own.metadata?.labels?.[scheme.key] === scheme.leader : start.value === scheme.leader;
+      if (led && fence !== own?.metadata?.annotations?.[fenceAnnotation]) takenBy = promoter;
+    }
     if (own && fence !== own.metadata?.annotations?.[fenceAnnotation]) fenceSeenAt = Date.now();
     own = pod;
   };
@@ -135,9 +155,26 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       running = false;
       void (async () => {
         if (await fileChanged()) return;
-        await reconcile('label drift');
+        await reconcile(value === scheme.leader ? takeReason() : 'label drift');
       })();
     }, delay).unref();
+  };
+
+  /**
+   * How long to wait before taking a label no rival holds: a promotion that fenced this pod a moment ago
+   * and has not labelled its member yet is about to, and racing it would only move the label twice.
+   */
+  const promotionInFlight = (): number => {
+    const promoter = fenceOwner(own?.metadata?.annotations?.[fenceAnnotation]);
+    if (promoter === undefined || promoter === identity.name) return 0;
+    if (members.some((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] === scheme.leader)) return 0;
+    return fenceSeenAt + promotionInFlightMs - Date.now();
+  };
+
+  /** Why this member (its election saying it leads) takes the label: a rival's claim ended, or its own label was undone. */
+  const takeReason = (): string => {
+    if (takenBy === undefined) return 'label drift';
+    return members.some((p) => p.metadata?.labels?.[scheme.key] === scheme.leader) ? 'the leader of the group cannot serve' : 'the group lost its leader';
   };
 
   /**
@@ -152,7 +189,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     const holding = own.metadata?.labels?.[scheme.key] === scheme.leader;
     for (const peer of pods) {
       const name = peer.metadata?.name ?? '';
-      const waits = holding && name !== identity.name && claimOf(peer, scheme) === 'waits' && fenceOwner(peer.metadata?.annotations?.[fenceAnnotation]) === identity.name;
+      const waits = holding && name !== identity.name && claimOf(peer, scheme) === 'waits';
       // Once per promotion it waits for (its fence), so a third claimant's promotion is reported again.
       const since = peer.metadata?.annotations?.[fenceAnnotation] ?? '';
       if (waits && contestedBy.get(name) !== since) {
@@ -162,22 +199,16 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
         log.info(`pod ${identity.namespace}/${name} no longer waits for ${scheme.key}=${scheme.leader}; the contest is over`);
       }
     }
-    if (!holding) scheduleFreeCheck(freeLabelSettleMs);
+    if (!holding && takenBy !== undefined) scheduleFreeCheck(freeLabelSettleMs);
   };
 
-  /** Takes the label if no rival holds it, unless a promotion that fenced this pod is about to finish. */
+  /** Takes the label, a moment from now, if no rival holds it (`reconcile` waits out a promotion in flight). */
   const scheduleFreeCheck = (delayMs: number) => {
     if (freeCheck) return;
     freeCheck = setTimeout(() => {
       freeCheck = undefined;
-      if (!own || value !== scheme.leader || own.metadata?.labels?.[scheme.key] === scheme.leader) return;
-      if (yieldsTo(members, own, scheme) !== undefined) return;
-      const promoter = fenceOwner(own.metadata?.annotations?.[fenceAnnotation]);
-      const promoting = members.some((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] !== scheme.leader);
-      const wait = fenceSeenAt + promotionInFlightMs - Date.now();
-      if (promoter !== identity.name && promoting && wait > 0) return scheduleFreeCheck(wait);
-      const led = members.some((p) => p.metadata?.labels?.[scheme.key] === scheme.leader);
-      void reconcile(led ? 'the leader of the group cannot serve or took the label outside a promotion' : 'the group lost its leader');
+      if (!own || value !== scheme.leader || takenBy === undefined || own.metadata?.labels?.[scheme.key] === scheme.leader) return;
+      if (yieldsTo(members, own, scheme) === undefined) void reconcile(takeReason());
     }, delayMs).unref();
   };
 

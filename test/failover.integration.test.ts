@@ -7,6 +7,7 @@ import { runCli, startCli, type RunningCli } from './support/cli.ts';
 import { admin, createNamespace, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection, type State } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
+import { KubeletStandIn } from './support/kubelet.ts';
 import { seeded as random } from './support/random.ts';
 import { LabelRecorder } from './support/recorder.ts';
 
@@ -121,6 +122,122 @@ describe(`failover simulation (seed ${seed})`, () => {
       expect(recorder.violations, `two leaders on record, seed ${seed}`).toEqual([]);
       expect(Object.values(kinds).every((n) => n > 0), `every kind of transition happened: ${JSON.stringify(kinds)}`).toBe(true);
       console.log(`run --watch simulation, seed ${seed}: ${transitions} transitions ${JSON.stringify(kinds)}, ${recorder.changes.length} pod changes recorded, no moment with two leaders`);
+    }, 600_000);
+  });
+
+  describe('contested leadership: members running `run --watch`, several of whose elections say they lead', () => {
+    let g: Group;
+    let recorder: LabelRecorder;
+    const wrappers = new Map<string, RunningCli>();
+    // What the node lifecycle controller does to the pods of a node it can no longer reach: Ready=False.
+    let kubelet: KubeletStandIn;
+
+    beforeAll(async () => {
+      g = await createGroup('failover-contest', 4);
+      kubelet = new KubeletStandIn(admin(), g.namespace, 'node-contest');
+      for (const m of g.members) writeElection(g.files.get(m)!, electionText(m === 'redis-0' ? 'leader' : 'follower'));
+      for (const m of g.members) {
+        wrappers.set(m, startCli(['run', '-c', g.files.get(m)!, '--timeout', '10', '--', 'sleep', '100000'], podEnv(g.namespace, m, g.saDir)));
+      }
+      recorder = new LabelRecorder(g.namespace);
+      await recorder.start();
+    });
+
+    afterAll(async () => {
+      recorder?.stop();
+      for (const w of wrappers.values()) {
+        w.signalGroup('SIGCONT');
+        w.signalGroup('SIGTERM');
+        await w.exited;
+      }
+    });
+
+    const phases = ['two, stale claim ends first', 'two, rightful claim ends first', 'three, random order', 'holder partitioned', 'waiting claimant partitioned'] as const;
+    const rounds = 2;
+    it(`${phases.length * rounds} contested phases: two and three claimants, claims ending in either order, a claimant partitioned`, async () => {
+      const rng = random(seed + 2);
+      const write = (m: string, state: State) => renameElection(g.files.get(m)!, electionText(state));
+      // Long enough for every member to act on what it saw several times over: the label must not move meanwhile.
+      const hold = () => new Promise((resolve) => setTimeout(resolve, 1500 + rng.next() * 1000));
+      const holdsAlone = (m: string, what: string) => eventually(async () => recorder.leaders().join() === m, { timeoutMs: 30_000, intervalMs: 10, what });
+      let leader = 'redis-0';
+      await converged(g, recorder, leader, g.members.filter((m) => m !== leader), 'the first election');
+      const counts: string[] = [];
+
+      for (let round = 1; round <= rounds; round++) {
+        for (const phase of phases) try {
+          const from = recorder.changes.length;
+          const context = `round ${round}, ${phase}`;
+          const others = g.members.filter((m) => m !== leader);
+          const stale = rng.pick(others);
+          // Each claim moves the label at most once, and so does the end of the claim holding it.
+          let bound = 0;
+          let next = leader;
+
+          if (phase === 'two, stale claim ends first' || phase === 'two, rightful claim ends first') {
+            write(stale, 'leader');
+            await holdsAlone(stale, `${context}: the newest claim taking the label`);
+            await hold();
+            expect(recorder.moves(from).map((m) => m.pod), `${context}: moves while both claim`).toEqual([stale]);
+            const ending = phase === 'two, stale claim ends first' ? stale : leader;
+            write(ending, 'follower');
+            next = ending === stale ? leader : stale;
+            bound = 2;
+          } else if (phase === 'three, random order') {
+            const second = rng.pick(others.filter((m) => m !== stale));
+            write(stale, 'leader');
+            await holdsAlone(stale, `${context}: the second claim taking the label`);
+            write(second, 'leader');
+            await holdsAlone(second, `${context}: the third claim taking the label`);
+            await hold();
+            expect(recorder.moves(from).map((m) => m.pod), `${context}: moves while three claim`).toEqual([stale, second]);
+            const order = [leader, stale, second].sort(() => rng.next() - 0.5);
+            for (const ending of order.slice(0, 2)) {
+              write(ending, 'follower');
+              await hold();
+            }
+            next = order[2]!;
+            bound = 2 + 2;
+          } else if (phase === 'holder partitioned') {
+            write(stale, 'leader');
+            await holdsAlone(stale, `${context}: the newest claim taking the label`);
+            await hold();
+            // The stale holder is cut off: its wrapper cannot act, and its node's pods are marked unready.
+            wrappers.get(stale)!.signal('SIGSTOP');
+            await kubelet.report(stale, '198.18.3.10', false);
+            await holdsAlone(leader, `${context}: the waiting claimant taking the label from an unready holder`);
+            await hold();
+            // It rejoins and learns the election result.
+            write(stale, 'follower');
+            await kubelet.report(stale, '198.18.3.10', true);
+            wrappers.get(stale)!.signal('SIGCONT');
+            bound = 2;
+          } else {
+            write(stale, 'leader');
+            await holdsAlone(stale, `${context}: the newest claim taking the label`);
+            await hold();
+            // The waiting claimant is cut off, and the holder's claim ends meanwhile: no leader until it is back.
+            wrappers.get(leader)!.signal('SIGSTOP');
+            write(stale, 'follower');
+            await eventually(async () => recorder.leaders().length === 0, { timeoutMs: 30_000, what: `${context}: the stale holder stepping down` });
+            await hold();
+            expect(recorder.leaders(), `${context}: nobody takes the label of a claimant that is cut off`).toEqual([]);
+            wrappers.get(leader)!.signal('SIGCONT');
+            bound = 2;
+          }
+          leader = next;
+          await converged(g, recorder, leader, g.members.filter((m) => m !== leader), context);
+          const moves = recorder.moves(from);
+          counts.push(`${phase}: ${moves.length}`);
+          expect(moves.length, `${context}: label moves (${moves.map((m) => m.pod).join(' -> ')})`).toBeLessThanOrEqual(bound);
+          expect(recorder.violations, `${context}: two leaders on record, seed ${seed + 2}`).toEqual([]);
+        } catch (error) {
+          const logs = [...wrappers].map(([m, w]) => `--- ${m}\n${w.stderr().split('\n').slice(-25).join('\n')}`).join('\n');
+          throw new Error(`${(error as Error).message}\n${logs}`, { cause: error });
+        }
+      }
+      recorder.assertComplete();
+      console.log(`contested phases, seed ${seed + 2}: label moves per phase ${JSON.stringify(counts)}, ${recorder.moves().length} in all, ${recorder.changes.length} pod changes recorded, no moment with two leaders`);
     }, 600_000);
   });
 
