@@ -78,7 +78,8 @@ export function rbacObjects(request: RbacRequest): unknown[] {
           [
             'get: read this pod; list: read its group before promoting it;',
             'patch: change the role label (of this pod, and of a stale leader it demotes);',
-            'watch: notice a label changed by hand while `run` keeps it (a watch on this one pod).',
+            'watch: notice a label changed by hand while `run` keeps it (a watch on this one pod),',
+            "and, while its election says it leads, a rival's claim ending (a watch on its group's pods).",
           ],
           { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'patch', 'watch'] },
         ),

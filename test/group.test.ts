@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { controllerOf, groupMembers, planPromotion } from '../src/group.ts';
+import { claimOf, controllerOf, fenceOwner, groupMembers, planPromotion, yieldsTo } from '../src/group.ts';
 import type { Pod } from '../src/kube.ts';
 import { defaultLabelScheme } from '../src/labels.ts';
 
@@ -48,5 +48,48 @@ describe('planPromotion', () => {
     const plan = planPromotion([pod('redis-0', { role: 'leader' }), pod('redis-1', { role: 'follower' })], 'redis-0', defaultLabelScheme);
     expect(plan.selfIsLeader).toBe(true);
     expect(plan.staleLeaders).toEqual([]);
+  });
+});
+
+describe('contested leadership', () => {
+  const member = (name: string, { role, fence, claim, ready, deleting }: { role?: string; fence?: string; claim?: string; ready?: boolean; deleting?: boolean } = {}): Pod => ({
+    metadata: {
+      name,
+      labels: role ? { role } : {},
+      annotations: { ...(fence ? { 'hab-pod-role/fence': fence } : {}), ...(claim ? { 'hab-pod-role/leader-claim': claim } : {}) },
+      ...(deleting ? { deletionTimestamp: new Date(0) } : {}),
+    },
+    ...(ready === undefined ? {} : { status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] } }),
+  });
+
+  it('names the promoter of a fence', () => {
+    expect(fenceOwner('redis-1/mabc12')).toBe('redis-1');
+    expect(fenceOwner(undefined)).toBeUndefined();
+  });
+
+  it('leaves the label with the member holding it, and takes it when nobody does', () => {
+    const self = member('redis-0', { fence: 'redis-1/x' });
+    expect(yieldsTo([self, member('redis-1', { role: 'leader' }), member('redis-2', { role: 'follower' })], self, defaultLabelScheme)).toBe('redis-1');
+    expect(yieldsTo([self, member('redis-1', { role: 'follower' }), member('redis-2')], self, defaultLabelScheme)).toBeUndefined();
+  });
+
+  it('takes the label from a holder that cannot serve, unless it cannot serve either', () => {
+    const self = member('redis-0', { ready: true });
+    expect(yieldsTo([self, member('redis-1', { role: 'leader', ready: false })], self, defaultLabelScheme)).toBeUndefined();
+    expect(yieldsTo([self, member('redis-1', { role: 'leader', deleting: true })], self, defaultLabelScheme)).toBeUndefined();
+    expect(yieldsTo([self, member('redis-1', { role: 'leader', ready: true })], self, defaultLabelScheme)).toBe('redis-1');
+    const unready = member('redis-0', { ready: false });
+    expect(yieldsTo([unready, member('redis-1', { role: 'leader', ready: false })], unready, defaultLabelScheme)).toBe('redis-1');
+    // No readiness reported at all (no kubelet has said anything yet) is not "unready".
+    expect(yieldsTo([member('redis-0'), member('redis-1', { role: 'leader' })], member('redis-0'), defaultLabelScheme)).toBe('redis-1');
+  });
+
+  it('reads a claim: held with the label, waiting while it names the fence on its pod, unknown once a newer promotion fenced it', () => {
+    expect(claimOf(member('a', { role: 'leader', claim: 'none' }), defaultLabelScheme)).toBe('holds');
+    expect(claimOf(member('a', { fence: 'b/1', claim: 'b/1' }), defaultLabelScheme)).toBe('waits');
+    expect(claimOf(member('a', { fence: 'c/2', claim: 'b/1' }), defaultLabelScheme)).toBeNull();
+    expect(claimOf(member('a', { claim: 'none' }), defaultLabelScheme)).toBe('waits');
+    expect(claimOf(member('a', { role: 'leader' }), defaultLabelScheme)).toBeNull();
+    expect(claimOf(member('a', { role: 'follower', fence: 'b/1' }), defaultLabelScheme)).toBeNull();
   });
 });
