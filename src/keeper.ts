@@ -195,7 +195,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       if (waits && contestedBy.get(name) !== since) {
         contestedBy.set(name, since);
         log.warn(`leadership is contested: the election of pod ${identity.namespace}/${name} says it leads too; it waits while ${self} keeps ${scheme.key}=${scheme.leader} (the Habitat members disagree: a restarted old leader starting from its cache, or a member cut off from the ring; hab-pod-role status names both)`);
-      } else if (!waits && contestedBy.delete(name)) {
+      } else if (claimOf(peer, scheme) !== 'waits' && contestedBy.delete(name)) {
         log.info(`pod ${identity.namespace}/${name} no longer waits for ${scheme.key}=${scheme.leader}; the contest is over`);
       }
     }

@@ -46,6 +46,26 @@ async function converged(g: Group, recorder: LabelRecorder, leader: string, foll
   expect(recorder.leaders()).toEqual([leader]);
 }
 
+/** `run --watch` for every member, redis-0 elected, and a recorder of the group's pods. */
+async function startResidents(g: Group, wrappers: Map<string, RunningCli>): Promise<LabelRecorder> {
+  for (const m of g.members) writeElection(g.files.get(m)!, electionText(m === 'redis-0' ? 'leader' : 'follower'));
+  for (const m of g.members) {
+    wrappers.set(m, startCli(['run', '-c', g.files.get(m)!, '--timeout', '10', '--', 'sleep', '100000'], podEnv(g.namespace, m, g.saDir)));
+  }
+  const recorder = new LabelRecorder(g.namespace);
+  await recorder.start();
+  return recorder;
+}
+
+async function stopResidents(recorder: LabelRecorder | undefined, wrappers: Map<string, RunningCli>): Promise<void> {
+  recorder?.stop();
+  for (const w of wrappers.values()) {
+    w.signalGroup('SIGCONT');
+    w.signalGroup('SIGTERM');
+    await w.exited;
+  }
+}
+
 describe(`failover simulation (seed ${seed})`, () => {
   describe('members running `run --watch`', () => {
     let g: Group;
@@ -54,22 +74,10 @@ describe(`failover simulation (seed ${seed})`, () => {
 
     beforeAll(async () => {
       g = await createGroup('failover-run', 4);
-      for (const m of g.members) writeElection(g.files.get(m)!, electionText(m === 'redis-0' ? 'leader' : 'follower'));
-      for (const m of g.members) {
-        wrappers.set(m, startCli(['run', '-c', g.files.get(m)!, '--timeout', '10', '--', 'sleep', '100000'], podEnv(g.namespace, m, g.saDir)));
-      }
-      recorder = new LabelRecorder(g.namespace);
-      await recorder.start();
+      recorder = await startResidents(g, wrappers);
     });
 
-    afterAll(async () => {
-      recorder?.stop();
-      for (const w of wrappers.values()) {
-        w.signalGroup('SIGCONT');
-        w.signalGroup('SIGTERM');
-        await w.exited;
-      }
-    });
+    afterAll(() => stopResidents(recorder, wrappers));
 
     it(`${transitions} random transitions: partitions, late and duplicated files, elections in progress`, async () => {
       const rng = random(seed);
@@ -135,22 +143,10 @@ describe(`failover simulation (seed ${seed})`, () => {
     beforeAll(async () => {
       g = await createGroup('failover-contest', 4);
       kubelet = new KubeletStandIn(admin(), g.namespace, 'node-contest');
-      for (const m of g.members) writeElection(g.files.get(m)!, electionText(m === 'redis-0' ? 'leader' : 'follower'));
-      for (const m of g.members) {
-        wrappers.set(m, startCli(['run', '-c', g.files.get(m)!, '--timeout', '10', '--', 'sleep', '100000'], podEnv(g.namespace, m, g.saDir)));
-      }
-      recorder = new LabelRecorder(g.namespace);
-      await recorder.start();
+      recorder = await startResidents(g, wrappers);
     });
 
-    afterAll(async () => {
-      recorder?.stop();
-      for (const w of wrappers.values()) {
-        w.signalGroup('SIGCONT');
-        w.signalGroup('SIGTERM');
-        await w.exited;
-      }
-    });
+    afterAll(() => stopResidents(recorder, wrappers));
 
     const phases = ['two, stale claim ends first', 'two, rightful claim ends first', 'three, random order', 'holder partitioned', 'waiting claimant partitioned'] as const;
     const rounds = 2;
