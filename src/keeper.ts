@@ -35,6 +35,9 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   let takenBy: string | undefined;
   let running = false;
   let again = false;
+  // Why the folded pass runs: a file change that arrives while another pass holds the lock is still
+  // logged as a file change, not as whatever started the pass it was folded into.
+  let queuedReason: string | undefined;
   // Repairs in quick succession mean someone outside the protocol keeps undoing this label (a person, another
   // tool): back off instead of fighting it write for write.
   let repairs = 0;
@@ -64,12 +67,15 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   const reconcile = async (reason: string) => {
     if (running) {
       again = true;
+      queuedReason = reason;
       return;
     }
     running = true;
+    queuedReason = undefined;
     try {
       do {
         again = false;
+        if (queuedReason) [reason, queuedReason] = [queuedReason, undefined];
         const claim = claims;
         const rivals = claim === claimsApplied && takenBy !== undefined ? 'yield' : 'demote';
         const wait = rivals === 'yield' && value === scheme.leader ? promotionInFlight() : 0;
@@ -155,7 +161,8 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       running = false;
       void (async () => {
         if (await fileChanged()) return;
-        await reconcile(value === scheme.leader ? takeReason() : 'label drift');
+        // A file change while this pass was held: its write is what moved the label, no hand did.
+        await reconcile(queuedReason ?? (value === scheme.leader ? takeReason() : 'label drift'));
       })();
     }, delay).unref();
   };
