@@ -56,7 +56,6 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     }
     if (!outcome.plan.patch) return;
     if (reason === 'label drift') {
-      log.warn(`label ${scheme.key} on ${self} was ${outcome.plan.from ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
       repairs = Date.now() - lastRepair < 30_000 ? repairs + 1 : 1;
       lastRepair = Date.now();
     }
@@ -162,7 +161,9 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       void (async () => {
         if (await fileChanged()) return;
         // A file change while this pass was held: its write is what moved the label, no hand did.
-        await reconcile(queuedReason ?? (value === scheme.leader ? takeReason() : 'label drift'));
+        const reason = queuedReason ?? (value === scheme.leader ? takeReason() : 'label drift');
+        if (reason === 'label drift') log.warn(`label ${scheme.key} on ${self} is ${current ?? 'absent'}, not ${value ?? 'absent'}: changed by someone else, restoring it`);
+        await reconcile(reason);
       })();
     }, delay).unref();
   };
