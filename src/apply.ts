@@ -105,8 +105,8 @@ export async function applyLabel(client: KubeClient, request: LabelRequest, log:
 /**
  * What `applyLabel` needs to know. `rivals` says what a promotion does about another member carrying the
  * leader value: a claim (a run started by a hook, or an election file that just changed to leader)
- * demotes it; a member taking back the label its file has said all along yields to the rival whose
- * promotion took it (see `yieldsTo`).
+ * demotes it; a member whose label a promotion took while its file said leader all along leaves it
+ * with the holder (see `yieldsTo`).
  */
 export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'> & { rivals?: 'demote' | 'yield' };
 
@@ -219,8 +219,8 @@ async function recordYield(client: KubeClient, request: LabelRequest, self: Pod,
   const other = `pod ${identity.namespace}/${holder.metadata?.name}`;
   const me = `pod ${identity.namespace}/${identity.name}`;
   await recordEvents(client, log, [
-    roleEvent(self, 'RoleContested', `Leadership is contested: the election of this member says it leads, and so does the election of ${other}, whose promotion took ${scheme.key}=${scheme.leader} from it; this member waits, and takes the label back when ${other} no longer carries it.`, identity, 'Warning'),
-    roleEvent(holder, 'RoleContested', `Leadership is contested: the election of ${me} says it leads too; this pod's promotion took ${scheme.key}=${scheme.leader} from it, and it waits until this pod no longer carries the label.`, identity, 'Warning'),
+    roleEvent(self, 'RoleContested', `Leadership is contested: the election of this member says it leads, and so does the election of ${other}, which carries ${scheme.key}=${scheme.leader} since a promotion took it from this member; this member waits, and takes the label back when ${other} no longer carries it.`, identity, 'Warning'),
+    roleEvent(holder, 'RoleContested', `Leadership is contested: the election of ${me} says it leads too; it waits until this pod no longer carries ${scheme.key}=${scheme.leader}.`, identity, 'Warning'),
   ]);
   return true;
 }

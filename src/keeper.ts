@@ -52,7 +52,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
 
   const report = (outcome: ApplyOutcome, reason: string) => {
     if (outcome.yieldedTo !== undefined && outcome.contestRecorded) {
-      log.warn(`leadership is contested: the election of this member says it leads, and so does the election of pod ${identity.namespace}/${outcome.yieldedTo}, whose promotion took ${scheme.key}=${scheme.leader} from ${self}; waiting, and taking the label back when it no longer carries it (RoleContested recorded on both pods)`);
+      log.warn(`leadership is contested: the election of this member says it leads, and so does the election of pod ${identity.namespace}/${outcome.yieldedTo}, which carries ${scheme.key}=${scheme.leader} since a promotion took it from ${self}; waiting, and taking the label back when it no longer carries it (RoleContested recorded on both pods)`);
     }
     if (!outcome.plan.patch) return;
     if (reason === 'label drift') {
