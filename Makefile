@@ -9,13 +9,14 @@ NODE_BIN := $(shell bash tools/provision-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help deps system-deps build control-plane typecheck test test-unit demo bench cluster-up cluster-down clean
+.PHONY: help deps system-deps build sea control-plane typecheck test test-unit demo bench cluster-up cluster-down clean
 
 help:
 	@echo "make demo           run the demonstration against a local control plane"
 	@echo "make test           typecheck, unit and integration tests (builds what they need)"
 	@echo "make bench          benchmarks against kubectl, results in bench/RESULTS.md"
 	@echo "make build          bundle dist/hab-pod-role.mjs"
+	@echo "make sea            build dist/sea/hab-pod-role, one executable with Node inside (what the Habitat plan packages)"
 	@echo "make cluster-up     start a control plane on loopback and a real node, kubeconfig in .cluster/kubeconfig"
 	@echo "make cluster-down   stop both and undo what the node changed on the machine"
 
@@ -28,19 +29,26 @@ deps: node_modules/.package-lock.json
 # each Redis member a network namespace of its own, as a pod has. The real node runs containerd, runc
 # and the CNI bridge plugin; kube-proxy needs nftables (and the kubelet iptables, conntrack); socat
 # forwards the API server to the node's bridge; gcc and libc6-dev build the static pause program;
-# busybox-static is the shell of the test image.
+# busybox-static is the shell of the test image. The packaging test builds the Habitat plan (patchelf,
+# file and binutils' strip, as hab-plan-build uses them) and runs it in an image holding only /hab and
+# the static busybox at /bin, as `hab pkg export container` makes it.
 NODE_PACKAGES := containerd runc containernetworking-plugins iptables nftables conntrack socat ipset busybox-static gcc libc6-dev
+PACKAGING_PACKAGES := patchelf file binutils
 system-deps:
 	@command -v redis-server >/dev/null && command -v openssl >/dev/null && command -v ip >/dev/null && \
 	  command -v containerd >/dev/null && command -v runc >/dev/null && [[ -x /usr/lib/cni/bridge ]] && command -v nft >/dev/null && \
 	  command -v iptables >/dev/null && command -v conntrack >/dev/null && command -v socat >/dev/null && command -v ipset >/dev/null && \
-	  [[ -x /bin/busybox ]] && command -v gcc >/dev/null && [[ -f /usr/lib/x86_64-linux-gnu/libc.a || -f /usr/lib/aarch64-linux-gnu/libc.a ]] || { \
-	  echo "installing redis-server, openssl, iproute2 and the node's packages ($(NODE_PACKAGES)) from Debian's packages"; \
+	  [[ -x /bin/busybox ]] && command -v gcc >/dev/null && [[ -f /usr/lib/x86_64-linux-gnu/libc.a || -f /usr/lib/aarch64-linux-gnu/libc.a ]] && \
+	  command -v patchelf >/dev/null && command -v file >/dev/null && command -v strip >/dev/null || { \
+	  echo "installing redis-server, openssl, iproute2, the node's packages ($(NODE_PACKAGES)) and the packaging test's ($(PACKAGING_PACKAGES)) from Debian's packages"; \
 	  $(SUDO) apt-get update -qq && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools openssl iproute2 $(NODE_PACKAGES) >/dev/null; }
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server redis-tools openssl iproute2 $(NODE_PACKAGES) $(PACKAGING_PACKAGES) >/dev/null; }
 
 build: deps
 	node tools/bundle.mjs
+
+sea: deps
+	bash tools/build-sea.sh dist/sea/hab-pod-role
 
 control-plane:
 	bash tools/build-control-plane.sh >/dev/null

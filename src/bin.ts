@@ -7,10 +7,11 @@ module.enableCompileCache?.();
 
 const argv = process.argv.slice(2);
 // The resident never loads the parser or the Kubernetes library: that keeps the process beside every service lean.
-if (argv[0] === 'run' && process.env.HABPODROLE_HANDOFF_FD === undefined) {
-  const { runResident } = await import('./resident.ts');
-  process.exitCode = await runResident(argv);
-} else {
-  const { main } = await import('./cli.ts');
-  process.exitCode = await main(argv);
-}
+// No top-level await: the single executable's script is CommonJS, which has none.
+const exitCode =
+  argv[0] === 'run' && process.env.HABPODROLE_HANDOFF_FD === undefined
+    ? import('./resident.ts').then(({ runResident }) => runResident(argv))
+    : import('./cli.ts').then(({ main }) => main(argv));
+void exitCode.then((code) => {
+  process.exitCode = code;
+});

@@ -1,6 +1,7 @@
 // The one module that spawns: runs the service as a well-behaved parent (like tini or dumb-init) and mirrors its exit.
 
 import { constants } from 'node:os';
+import { isSea } from 'node:sea';
 import { execa } from 'execa';
 import type { Logger } from './log.ts';
 
@@ -51,7 +52,8 @@ export function startService(command: string[], log: Logger): Service {
  * handoff JSON to fd 3. A signal that arrives meanwhile is passed on, and the service is never started.
  */
 export async function runPrepareStep(argv: string[]): Promise<{ exitCode: number; handoff: string | undefined }> {
-  const child = execa(process.execPath, [...process.execArgv, process.argv[1]!, ...argv], {
+  const [file, ...args] = thisProgram();
+  const child = execa(file, [...args, ...argv], {
     env: { HABPODROLE_HANDOFF_FD: '3' },
     stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
     reject: false,
@@ -65,6 +67,14 @@ export async function runPrepareStep(argv: string[]): Promise<{ exitCode: number
   if (signal) return { exitCode: signalExitCode(signal), handoff: undefined };
   const handoff = String(result.stdio[3] ?? '');
   return { exitCode: result.exitCode ?? 70, handoff: handoff === '' ? undefined : handoff };
+}
+
+/**
+ * The command that starts this program again: Node with its options and this script, or, as a single
+ * executable, just the executable (it is its own script; Node puts its argv[0] where a script would be).
+ */
+function thisProgram(): [string, ...string[]] {
+  return isSea() ? [process.execPath] : [process.execPath, ...process.execArgv, process.argv[1]!];
 }
 
 /** Passes every signal in `forwardedSignals` that this process receives on to `child`, until the returned function is called. */

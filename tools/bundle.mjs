@@ -35,26 +35,50 @@ const lazyStringWidth = {
   },
 };
 
-rmSync('dist', { recursive: true, force: true });
-await build({
+// `node tools/bundle.mjs` writes the npm package's dist/: ESM, the entry plus chunks.
+// `node tools/bundle.mjs --single-file FILE` writes one CommonJS script with no chunks and no imports,
+// which is what a single executable application can run: its require() reaches built-ins only, and
+// there is no file beside it to load a chunk from.
+const shared = {
   entryPoints: { 'hab-pod-role': 'src/bin.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.mjs' },
-  chunkNames: 'chunks/[name]-[hash]',
-  splitting: true,
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node22',
   minifySyntax: true,
   treeShaking: true,
-  sourcemap: 'linked',
-  legalComments: 'linked',
-  banner: {
-    // Bundled CommonJS dependencies still call require(); give them one.
-    js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-  },
   plugins: [builtinsThroughRequire, lazyStringWidth],
   logLevel: 'warning',
-});
-chmodSync('dist/hab-pod-role.mjs', 0o755);
+};
+
+const singleFile = process.argv.indexOf('--single-file');
+if (singleFile !== -1) {
+  const outfile = process.argv[singleFile + 1];
+  if (!outfile) throw new Error('--single-file needs the path of the script to write');
+  await build({
+    ...shared,
+    entryPoints: ['src/bin.ts'],
+    outfile,
+    format: 'cjs',
+    legalComments: 'inline',
+    // yargs's ESM shims ask import.meta.url where they live, which CommonJS has no name for: give them this file's URL.
+    define: { 'import.meta.url': '__habPodRoleUrl' },
+    banner: { js: "const __habPodRoleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  });
+} else {
+  rmSync('dist', { recursive: true, force: true });
+  await build({
+    ...shared,
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    splitting: true,
+    format: 'esm',
+    sourcemap: 'linked',
+    legalComments: 'linked',
+    banner: {
+      // Bundled CommonJS dependencies still call require(); give them one.
+      js: "#!/usr/bin/env node\nimport { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    },
+  });
+  chmodSync('dist/hab-pod-role.mjs', 0o755);
+}
