@@ -1,13 +1,16 @@
-// The Habitat plans and the Redis example's manifests, checked without Habitat: syntax, a build-phase run, a server dry run.
+// The Habitat plans and the Redis example's manifests: a build as hab-plan-build does it, a run as an exported image does it, a server dry run.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, controlPlane, documentedRole, repoRoot } from './support/cluster.ts';
-import { electionText, tempDir, writeElection } from './support/election.ts';
+import { electionText } from './support/election.ts';
+import { buildPlan, exportImage, hookPath, onDisk, runHook, type Built } from './support/habitat.ts';
+
+const isRoot = process.getuid?.() === 0;
 
 const plans = ['plans/hab-pod-role/plan.sh', 'examples/redis/plan.sh'];
 
@@ -16,43 +19,72 @@ describe('Habitat plans', () => {
     execFileSync('bash', ['-n', join(repoRoot, plan)]);
   });
 
-  it('the tool plan builds a self-contained package whose bin/hab-pod-role runs on the Node of its deps', async () => {
-    const work = tempDir('plan');
-    // What `hab pkg build` provides: the plan's directory, a source cache, a prefix, and fix_interpreter
-    // (here pointing at the Node running these tests, standing in for core/node).
-    const harness = `
-      set -euo pipefail
-      PLAN_CONTEXT=${repoRoot}/plans/hab-pod-role
-      HAB_CACHE_SRC_PATH=${work}/src
-      fix_interpreter() { sed -i "1s|^#!.*|#!${process.execPath}|" "$1"; }
-      source "$PLAN_CONTEXT/plan.sh"
-      pkg_prefix=${work}/pkgs/$pkg_origin/$pkg_name/$pkg_version/20261121000000
-      pkg_dirname=$pkg_name-$pkg_version
-      do_download; do_verify; do_unpack
-      cd "$HAB_CACHE_SRC_PATH/$pkg_dirname"
-      do_build
-      do_install
-      echo "$pkg_prefix"`;
-    // The build keeps the machine's environment (npm needs its CA and registry settings), as hab pkg build does.
-    const built = await execa('bash', ['-c', harness], { reject: false, stdin: 'ignore' });
-    expect(built.exitCode, built.stderr).toBe(0);
-    const prefix = built.stdout.trim().split('\n').at(-1)!;
-    expect(prefix).toContain('/pkgs/core/hab-pod-role/0.1.0/');
-    const bin = join(prefix, 'bin/hab-pod-role');
-    expect(readFileSync(bin, 'utf8').split('\n')[0]).toBe(`#!${process.execPath}`);
-
-    // Run from elsewhere, with no node_modules anywhere near: everything it needs is in the package.
-    const version = await execa(bin, ['--version'], { cwd: work, reject: false });
-    expect(version.stdout).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
-    const file = writeElection(join(work, 'election.toml'), electionText('follower'));
-    const dryRun = await execa(bin, ['apply', '-c', file, '--dry-run', '--pod', 'redis-1', '-n', 'db'], { cwd: work, reject: false });
-    expect(dryRun.exitCode, dryRun.stderr).toBe(0);
-    expect(JSON.parse(dryRun.stdout)).toEqual({ namespace: 'db', pod: 'redis-1', patch: { metadata: { labels: { role: 'follower' } } } });
-  }, 180_000);
-
   it('the plan version is the npm package version', () => {
     const version = /^pkg_version=(.*)$/m.exec(readFileSync(join(repoRoot, 'plans/hab-pod-role/plan.sh'), 'utf8'))?.[1];
     expect(version).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version);
+  });
+});
+
+// Building and exporting need a mount namespace and chroot: root only, skipped (and reported skipped) otherwise.
+describe.runIf(isRoot)('the tool plan, built as hab-plan-build builds it and run as an exported image runs it', () => {
+  let built: Built;
+  let image: string;
+  const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
+
+  beforeAll(async () => {
+    // An origin of the user's own: HAB_ORIGIN decides it, whatever the plan says.
+    built = await buildPlan(join(repoRoot, 'plans/hab-pod-role'), 'acme');
+  }, 300_000);
+
+  it('builds in hab-plan-build\'s phases and directories, into /hab/pkgs/acme/hab-pod-role', () => {
+    expect(built.exitCode, built.output).toBe(0);
+    expect(built.prefix).toMatch(new RegExp(`^/hab/pkgs/acme/hab-pod-role/${version.replaceAll('.', '\\.')}/\\d{14}$`));
+    expect(readFileSync(onDisk(built, `${built.prefix}/IDENT`), 'utf8').trim()).toBe(built.prefix.replace('/hab/pkgs/', ''));
+  });
+
+  it('installs bin/hab-pod-role as one executable: no interpreter line, and no core/node among its dependencies', () => {
+    const bin = readFileSync(onDisk(built, `${built.prefix}/bin/hab-pod-role`));
+    expect(bin.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    const tdeps = readFileSync(onDisk(built, `${built.prefix}/TDEPS`), 'utf8').split('\n').filter(Boolean);
+    expect(tdeps.map((d) => d.split('/').slice(0, 2).join('/')).sort()).toEqual(['core/gcc-libs', 'core/glibc']);
+  });
+
+  describe('in an image holding only /hab and busybox at /bin', () => {
+    beforeAll(() => {
+      if (built.exitCode === 0) image = exportImage(built);
+    });
+    const hook = (script: string) => runHook(image, hookPath(built), script);
+
+    it('has no /usr/bin/env and no node, as an exported image has none', async () => {
+      const result = await hook('ls /usr/bin/env; command -v node || echo "no node"; echo "$PATH"');
+      expect(result.stdout.split('\n')).toEqual(['no node', hookPath(built)]);
+      expect(result.stderr).toContain('/usr/bin/env: No such file or directory');
+    });
+
+    it('hab-pod-role --version and --help work from a hook', async () => {
+      const versionResult = await hook('exec hab-pod-role --version');
+      expect(versionResult.exitCode, versionResult.stderr).toBe(0);
+      expect(versionResult.stdout).toBe(version);
+      const help = await hook('exec hab-pod-role --help');
+      expect(help.exitCode, help.stderr).toBe(0);
+      for (const command of ['apply', 'run', 'status']) expect(help.stdout).toContain(`hab-pod-role ${command}`);
+    });
+
+    it('hab-pod-role apply --dry-run=client prints the patch from a hook', async () => {
+      writeFileSync(join(image, 'election.toml'), electionText('follower'));
+      const dryRun = await hook('exec hab-pod-role apply -c /election.toml --dry-run=client --pod redis-1 -n db');
+      expect(dryRun.exitCode, dryRun.stderr).toBe(0);
+      expect(JSON.parse(dryRun.stdout)).toEqual({ namespace: 'db', pod: 'redis-1', patch: { metadata: { labels: { role: 'follower' } } } });
+    });
+
+    it('hab-pod-role run starts its prepare step from the executable alone', async () => {
+      writeFileSync(join(image, 'election.toml'), electionText('follower'));
+      // No credentials in the image: the prepare step (the same executable, started again) must get far
+      // enough to say so, and the service must not start.
+      const result = await hook('exec hab-pod-role run -c /election.toml --pod redis-1 -n db --timeout 1 -- /bin/echo started');
+      expect(result.stdout).not.toContain('started');
+      expect(result.stderr).toMatch(/hab-pod-role: error: .*(service account|credentials|KUBERNETES_SERVICE_HOST)/i);
+    });
   });
 });
 
