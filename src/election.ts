@@ -9,7 +9,10 @@ import { labelSelectorProblem } from './labels.ts';
 export interface Election {
   leader: boolean;
   follower: boolean;
-  /** Hooks of the leader topology run only after an election finished, so an absent flag means true. */
+  /**
+   * Required: the Supervisor renders templates on every tick, also while an election runs or has no
+   * quorum (only hooks wait), so a file without this key cannot be taken for a finished election.
+   */
   finished: boolean;
 }
 
@@ -30,6 +33,12 @@ export interface ElectionFile {
 type Table = Record<string, unknown>;
 
 const fixTemplate = 'fix the template that renders it';
+/** The template line that renders each [election] key, for the message that asks for a missing one. */
+const templateLines: Record<string, string> = {
+  leader: 'leader = {{svc.me.leader}}',
+  follower: 'follower = {{svc.me.follower}}',
+  finished: 'finished = {{svc.election_is_finished}}',
+};
 
 /** Parses and checks an election file's text; `source` names the file in messages. */
 export function parseElectionFile(text: string, source: string): ElectionFile {
@@ -50,9 +59,9 @@ export function parseElectionFile(text: string, source: string): ElectionFile {
 
   const parsed: ElectionFile = {
     election: {
-      leader: booleanAt(election, 'election.', 'leader', source, undefined),
-      follower: booleanAt(election, 'election.', 'follower', source, undefined),
-      finished: booleanAt(election, 'election.', 'finished', source, true),
+      leader: electionFlag(election, 'leader', source),
+      follower: electionFlag(election, 'follower', source),
+      finished: electionFlag(election, 'finished', source),
     },
     label: {
       key: stringAt(label, 'label.', 'key', source),
@@ -157,14 +166,13 @@ function tableAt(doc: Table, name: string, source: string, { required }: { requi
   return value as Table;
 }
 
-function booleanAt(table: Table, prefix: string, key: string, source: string, fallback: boolean | undefined): boolean {
+function electionFlag(table: Table, key: string, source: string): boolean {
   const value = table[key];
   if (value === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw dataError(`${source}: ${prefix}${key} is missing; ${fixTemplate}.`);
+    throw dataError(`${source}: election.${key} is missing; add the line "${templateLines[key]}" to the [election] table of the template that renders it.`);
   }
   if (typeof value !== 'boolean') {
-    throw dataError(`${source}: ${prefix}${key} must be true or false, not ${describe(value)}; ${fixTemplate}.`);
+    throw dataError(`${source}: election.${key} must be true or false, not ${describe(value)}; ${fixTemplate}.`);
   }
   return value;
 }

@@ -33,15 +33,26 @@ describe('parseElectionFile', () => {
   });
 
   it('reads an optional group selector', () => {
-    expect(parseElectionFile('[election]\nleader = true\nfollower = false\n[group]\nselector = "app=redis"\n', file).group).toEqual({ selector: 'app=redis' });
+    expect(parseElectionFile('[election]\nleader = true\nfollower = false\nfinished = true\n[group]\nselector = "app=redis"\n', file).group).toEqual({ selector: 'app=redis' });
   });
 
-  it('counts a missing `finished` as true and the [label] table as optional', () => {
-    expect(parseElectionFile('[election]\nleader = false\nfollower = true\n', file)).toEqual({
+  it('takes the [label] table as optional', () => {
+    expect(parseElectionFile('[election]\nleader = false\nfollower = true\nfinished = true\n', file)).toEqual({
       election: { leader: false, follower: true, finished: true },
       label: { key: undefined, leader: undefined, follower: undefined },
       group: { selector: undefined },
     });
+  });
+
+  it('refuses a file without `finished` (exit 65), naming the template line to add: the Supervisor renders it during elections too', () => {
+    const error = failure(() => parseElectionFile('[election]\nleader = false\nfollower = true\n', file));
+    expect(error.exitCode).toBe(ExitCode.dataError);
+    expect(error.exitCode).toBe(65);
+    expect(error.message).toBe('election.toml: election.finished is missing; add the line "finished = {{svc.election_is_finished}}" to the [election] table of the template that renders it.');
+  });
+
+  it('names the template line of any missing [election] key', () => {
+    expect(failure(() => parseElectionFile('[election]\nleader = true\nfinished = true\n', file)).message).toContain('add the line "follower = {{svc.me.follower}}"');
   });
 
   it('reports broken TOML with file, 1-based line and column', () => {
@@ -53,18 +64,18 @@ describe('parseElectionFile', () => {
   });
 
   it.each([
-    ['[election]\nleader = true\nfollower = true\n', /leader and election.follower are both true/],
-    ['[election]\nleader = "true"\nfollower = false\n', /election\.leader must be true or false, not the string "true"/],
-    ['[election]\nleader = 1\nfollower = false\n', /election\.leader must be true or false, not number 1/],
+    ['[election]\nleader = true\nfollower = true\nfinished = true\n', /leader and election.follower are both true/],
+    ['[election]\nleader = "true"\nfollower = false\nfinished = true\n', /election\.leader must be true or false, not the string "true"/],
+    ['[election]\nleader = 1\nfollower = false\nfinished = true\n', /election\.leader must be true or false, not number 1/],
     ['[election]\nfollower = false\n', /election\.leader is missing/],
     ['[election]\nleader = true\nfollower = false\nleeder = true\n', /unknown key "election\.leeder"; the allowed keys in \[election\] are leader, follower, finished/],
-    ['[election]\nleader = true\nfollower = false\n[labels]\n', /unknown key "labels"; the allowed keys are election, label, group/],
-    ['[election]\nleader = true\nfollower = false\n[group]\nselectr = "app=redis"\n', /unknown key "group\.selectr"/],
+    ['[election]\nleader = true\nfollower = false\nfinished = true\n[labels]\n', /unknown key "labels"; the allowed keys are election, label, group/],
+    ['[election]\nleader = true\nfollower = false\nfinished = true\n[group]\nselectr = "app=redis"\n', /unknown key "group\.selectr"/],
     ['[label]\nkey = "role"\n', /the \[election\] table is missing/],
     ['election = true\n', /"election" must be a table/],
     ['[election]\nleader = true\nfollower = false\nfinished = []\n', /finished must be true or false, not an array/],
-    ['[election]\nleader = true\nfollower = false\n[label]\nkey = 3\n', /label\.key must be a string, not number 3/],
-    ['[election]\nleader = true\nfollower = false\n[label]\nleader = { a = 1 }\n', /label\.leader must be a string, not a table/],
+    ['[election]\nleader = true\nfollower = false\nfinished = true\n[label]\nkey = 3\n', /label\.key must be a string, not number 3/],
+    ['[election]\nleader = true\nfollower = false\nfinished = true\n[label]\nleader = { a = 1 }\n', /label\.leader must be a string, not a table/],
     ['[election]\nleader = true\nleader = false\n', /^election\.toml:3:15: invalid TOML: Can't redefine existing key;/],
   ])('rejects %j', (text, why) => {
     const error = failure(() => parseElectionFile(text, file));
@@ -91,11 +102,11 @@ describe('readElectionFile', () => {
   };
 
   it('reads a good file', () => {
-    const path = write('good.toml', '[election]\nleader = true\nfollower = false\n');
+    const path = write('good.toml', '[election]\nleader = true\nfollower = false\nfinished = true\n');
     expect(readElectionFile(path).election.leader).toBe(true);
   });
   it('reads a file of exactly the size limit', () => {
-    const head = '[election]\nleader = true\nfollower = false\n';
+    const head = '[election]\nleader = true\nfollower = false\nfinished = true\n';
     const path = write('limit.toml', head + '#'.repeat(maxElectionFileBytes - head.length - 1) + '\n');
     expect(readElectionFile(path).election.leader).toBe(true);
   });
