@@ -51,14 +51,20 @@ try {
   await example.probe();
   await table(plane, example);
 
-  say('The survivors elect redis-1; the Supervisor re-renders config and runs the reconfigure hooks');
-  await example.elect(undefined, 'running');
+  say('The survivors hold an election: the Supervisor renders the templates but runs no hook until it finishes');
+  console.log(`   ${JSON.stringify(await example.elect(undefined, 'running'))}`);
+  await eventually(async () => Object.values(await example!.roles()).filter((r) => r !== null).length === 1, { what: 'the residents taking the survivors\' labels off' });
+  console.log('   each resident hab-pod-role run read finished = false and took its pod\'s label off: routable as neither');
+  await table(plane, example);
+
+  say('redis-1 wins; the Supervisor re-renders config and runs each survivor\'s reconfigure hook, once');
   console.log(`   ${JSON.stringify(await example.elect('redis-1'))}`);
   await eventually(async () => (await example!.kubelet.readyEndpoints('redis-leader')).map((e) => e.pod).join() === 'redis-1', { what: 'the leader Service switching' });
   show(example.members.get('redis-1')!.output.filter((l) => l.includes('reconfigure')).join('\n'));
   await table(plane, example);
 
   await example.replicating('redis-1');
+  await example.probe();
   say('Writes go to the new leader and replicate; the data from before the failover is there');
   await narrate(example, 'redis-leader', 'get', 'greeting');
   await narrate(example, 'redis-leader', 'set', 'after', 'the failover');

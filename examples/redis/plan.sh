@@ -2,12 +2,15 @@
 # This package only adds configuration and hooks; redis-server and hab-pod-role come from its deps.
 
 pkg_name=redis-leader
-pkg_origin=${HAB_ORIGIN:-example}
+# hab-plan-build replaces this with HAB_ORIGIN.
+pkg_origin=example
 pkg_version=0.1.0
 pkg_maintainer="The hab-pod-role developers"
 pkg_license=('Apache-2.0')
 pkg_description="Redis leader/follower under Habitat on Kubernetes; Services follow the elected leader."
-pkg_deps=(core/redis core/hab-pod-role)
+# hab-pod-role is built under your own origin (plans/hab-pod-role): build both with the same HAB_ORIGIN.
+# core/redis is 4.0.14; the templates use only what Redis 4.0 has (README.md).
+pkg_deps=(core/redis "${HAB_ORIGIN:-example}/hab-pod-role")
 pkg_exports=([port]=port)
 pkg_exposes=(port)
 pkg_svc_user=hab

@@ -1,10 +1,13 @@
 // examples/redis end to end: real manifests, real hooks, real redis-server, the real tool; Habitat and the kubelet stood in for.
 
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../support/eventually.ts';
 import { recordOutput } from '../support/cli.ts';
-import { controlPlane } from '../support/cluster.ts';
+import { controlPlane, documentedRole } from '../support/cluster.ts';
 import { RedisExample } from '../support/redis-example.ts';
+import { serviceUser } from '../support/supervisor.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -41,15 +44,62 @@ describe.runIf(isRoot)('the Redis example: a Service that follows the elected le
     expect(await example.redisVia('redis-follower', 'dbsize')).toBe(String(keys.length));
   });
 
+  it('is Ready by the Supervisor\'s health endpoint: a member serving the wrong role is not, and an exec probe could not ask Redis', async () => {
+    // The image's PATH is busybox's /bin: a probe that runs redis-cli (as the manifest's once did) finds none.
+    expect(await example.execInPod('redis-1', ['sh', '-c', 'redis-cli -p 6379 ping'])).toBe(127);
+    expect(await example.execInPod('redis-1', ['sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG'])).not.toBe(0);
+    // A follower turned primary by hand disagrees with the election: its health check is critical, the gateway
+    // answers 503, the probe fails, and redis-follower stops sending reads to it.
+    expect(await example.redis('redis-2', 'slaveof', 'no', 'one')).toBe('OK');
+    expect(await example.probe()).toEqual({ 'redis-0': true, 'redis-1': true, 'redis-2': false });
+    await eventually(async () => (await example.kubelet.readyEndpoints('redis-follower')).map((e) => e.pod).join() === 'redis-1', { what: 'redis-follower dropping redis-2' });
+    // The reconfigure hook puts replication back (a hook that only labels would not), and the pod is Ready again.
+    expect(await example.members.get('redis-2')!.runToEnd('reconfigure')).toBe(0);
+    await example.replicating('redis-0');
+    expect(await example.probe()).toEqual({ 'redis-0': true, 'redis-1': true, 'redis-2': true });
+    await eventually(async () => (await example.kubelet.readyEndpoints('redis-follower')).map((e) => e.pod).join() === 'redis-1,redis-2', { what: 'redis-follower listing redis-2 again' });
+    expect(await example.redis('redis-2', 'get', keys.at(-1)!)).toBe(`v-${keys.at(-1)}`);
+  });
+
+  it('a reconfigure whose label call fails still switches Redis (the Supervisor never runs it again)', async () => {
+    // redis-2's Redis strays again; then the tool loses every permission, so hab-pod-role apply fails.
+    expect(await example.redis('redis-2', 'slaveof', 'no', 'one')).toBe('OK');
+    const rules = documentedRole().rules!;
+    await example.admin.setRoleRules(example.namespace, []);
+    try {
+      const member = example.members.get('redis-2')!;
+      const before = member.output.length;
+      // The exit code is the Supervisor's to ignore; what counts is that replication was switched first.
+      await member.runToEnd('reconfigure');
+      expect(member.output.slice(before).join('\n')).toContain('labelling failed');
+      await example.replicating('redis-0');
+    } finally {
+      await example.admin.setRoleRules(example.namespace, rules);
+    }
+  });
+
   it('on failover, the Service switches to the new leader, replication follows, the old label is gone, no acknowledged write is lost', async () => {
     // The leader fails: its Supervisor and Redis stop. Its pod cannot clean its own label.
     expect(await example.fail('redis-0')).toBe(0);
+    // Redis ran as the service user (the hooks did), and saved its data on TERM into the data directory.
+    expect(statSync(join(example.members.get('redis-0')!.spec.svcDir, 'data/dump.rdb')).uid).toBe(serviceUser.uid);
     await example.probe();
     expect((await example.roles())['redis-0']).toBe('leader');
 
-    // The survivors hold an election, then learn its result; the Supervisor re-renders and runs reconfigure.
-    expect(await example.elect(undefined, 'running')).toEqual({ 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
+    // The survivors hold an election. The Supervisor renders the templates but runs no hook while it
+    // runs; the resident hab-pod-role run sees finished = false and takes the survivors' labels off.
+    expect(await example.elect(undefined, 'running')).toEqual({ 'redis-1': 'waiting', 'redis-2': 'waiting' });
+    await eventually(async () => {
+      const roles = await example.roles();
+      return roles['redis-1'] === null && roles['redis-2'] === null;
+    }, { what: 'the residents removing the survivors\' labels during the election' });
+    expect((await example.roles())['redis-0']).toBe('leader');
+    for (const m of ['redis-1', 'redis-2'] as const) expect(example.members.get(m)!.output.join('\n')).toContain('Waiting to execute hooks; election in progress.');
+
+    // The election finishes; the Supervisor re-renders and runs reconfigure, once, in its loop.
+    const reconfiguresBefore = example.members.get('redis-1')!.reconfigureExits.length;
     expect(await example.elect('redis-1')).toEqual({ 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
+    expect(example.members.get('redis-1')!.reconfigureExits.slice(reconfiguresBefore)).toEqual([0]);
 
     await eventually(async () => (await example.kubelet.readyEndpoints('redis-leader')).map((e) => e.pod).join() === 'redis-1', { what: 'redis-leader switching to redis-1' });
     expect(await example.roles()).toEqual({ 'redis-0': null, 'redis-1': 'leader', 'redis-2': 'follower' });
@@ -67,5 +117,19 @@ describe.runIf(isRoot)('the Redis example: a Service that follows the elected le
     expect(events.items.map((e) => e.reason)).toContain('RoleDemoted');
     const output = example.members.get('redis-1')!.output.join('\n');
     expect(output).toContain('demoted stale leader redis-0');
+  });
+
+  it('hab config apply of save, appendonly and min-slaves reaches the running Redis through reconfigure (CONFIG SET)', async () => {
+    const config = (m: 'redis-1' | 'redis-2', key: string) => example.redis(m, 'config', 'get', key);
+    expect(await example.configApply({ save: ['60 1'], appendonly: 'yes', min_slaves_to_write: 1, min_slaves_max_lag: 5 }, 'redis-1')).toEqual({ 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
+    for (const m of ['redis-1', 'redis-2'] as const) {
+      expect(await config(m, 'save')).toBe('save\n60 1');
+      expect(await config(m, 'appendonly')).toBe('appendonly\nyes');
+      expect(await config(m, 'min-slaves-to-write')).toBe('min-slaves-to-write\n1');
+      expect(await config(m, 'min-slaves-max-lag')).toBe('min-slaves-max-lag\n5');
+    }
+    // The leader has its one replica, so it still takes writes, and the replica has them.
+    expect(await example.redisVia('redis-leader', 'set', 'after-config', 'yes')).toBe('OK');
+    await eventually(async () => (await example.redis('redis-2', 'get', 'after-config')) === 'yes', { what: 'the write reaching redis-2' });
   });
 });

@@ -54,6 +54,17 @@ export function onDisk(built: Built, installed: string): string {
  * under /hab/pkgs, and busybox at /bin with a link per applet. Nothing else: no /usr, no /lib64, no node.
  */
 export function exportImage(built: Built): string {
+  const root = imageRoot();
+  const ident = built.prefix.replace(/^\/hab\/pkgs\//, '');
+  const tdeps = readFileSync(onDisk(built, `${built.prefix}/TDEPS`), 'utf8').split('\n').filter(Boolean);
+  for (const pkg of [ident, ...tdeps]) {
+    cpSync(onDisk(built, `/hab/pkgs/${pkg}`), join(root, 'hab/pkgs', pkg), { recursive: true, dereference: true });
+  }
+  return root;
+}
+
+/** An image's root with busybox at /bin (a link per applet) and nothing else yet. */
+export function imageRoot(): string {
   const root = join(tempDir('image'), 'root');
   mkdirSync(join(root, 'bin'), { recursive: true });
   copyFileSync(busybox(), join(root, 'bin/busybox'));
@@ -61,12 +72,12 @@ export function exportImage(built: Built): string {
   for (const applet of execFileSync(busybox(), ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
     if (applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
   }
-  const ident = built.prefix.replace(/^\/hab\/pkgs\//, '');
-  const tdeps = readFileSync(onDisk(built, `${built.prefix}/TDEPS`), 'utf8').split('\n').filter(Boolean);
-  for (const pkg of [ident, ...tdeps]) {
-    cpSync(onDisk(built, `/hab/pkgs/${pkg}`), join(root, 'hab/pkgs', pkg), { recursive: true, dereference: true });
-  }
   return root;
+}
+
+/** The command line that runs `command` in the image at `root` with only `env`, as a container would. */
+export function inImage(root: string, env: Record<string, string>, command: string[]): string[] {
+  return ['bash', join(support, 'hab-root.sh'), 'image', root, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), '--', ...command];
 }
 
 /** The PATH a hook of a service depending on this package gets: the image's /bin, then the package's bin dirs. */
@@ -82,7 +93,8 @@ let hooks = 0;
 export async function runHook(root: string, path: string, script: string): Promise<Ran> {
   const name = `hook-${++hooks}`;
   writeFileSync(join(root, name), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
-  const { exitCode, stdout, stderr } = await execa('bash', [join(support, 'hab-root.sh'), 'image', root, `PATH=${path}`, 'HOME=/', '--', `/${name}`], { reject: false, stdin: 'ignore' });
+  const [file, ...args] = inImage(root, { PATH: path, HOME: '/' }, [`/${name}`]);
+  const { exitCode, stdout, stderr } = await execa(file!, args, { reject: false, stdin: 'ignore' });
   return { exitCode, stdout, stderr };
 }
 

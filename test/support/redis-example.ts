@@ -1,7 +1,8 @@
 // examples/redis brought to life without Habitat or a kubelet: its manifests on the real control plane,
 // three members in network namespaces of their own, each run by the Supervisor stand-in from the real hooks.
 
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -9,13 +10,16 @@ import { startExtraApiServer, type ControlPlane, type ExtraApiServer } from '../
 import { KubeAdmin } from '../../tools/kube-admin.ts';
 import { tempDir } from './election.ts';
 import { eventually } from './eventually.ts';
-import { KubeletStandIn } from './kubelet.ts';
+import { imageRoot, inImage } from './habitat.ts';
+import { KubeletStandIn, type PodAccess } from './kubelet.ts';
 import { createPodNetwork, type PodNetwork } from './network.ts';
-import { SupervisedMember, type GroupState } from './supervisor.ts';
+import { SupervisedMember, type GroupState, type Tick } from './supervisor.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../../..');
 export const members = ['redis-0', 'redis-1', 'redis-2'] as const;
 export type Member = (typeof members)[number];
+/** The origin the tool's package is built under here: not core, since there is no core/hab-pod-role. */
+export const toolOrigin = 'acme';
 
 export class RedisExample {
   readonly namespace: string;
@@ -25,8 +29,10 @@ export class RedisExample {
   readonly apiserver: ExtraApiServer;
   readonly members = new Map<Member, SupervisedMember>();
   private readonly plane: ControlPlane;
-  private readonly started = new Set<Member>();
   private alive = new Set<Member>(members);
+  private readonly gateways = new Map<Member, { host: string; port: number }>();
+  /** The image a probe's command runs in: busybox at /bin, as in an exported image (no redis-cli). */
+  private readonly image = imageRoot();
 
   private constructor(plane: ControlPlane, namespace: string, network: PodNetwork, apiserver: ExtraApiServer) {
     this.plane = plane;
@@ -64,15 +70,19 @@ export class RedisExample {
       await this.kubelet.bind(pod);
       await this.kubelet.report(pod, this.network.ips.get(pod)!, false);
     }
-    const pkgs = packages();
+    // The hooks' user must reach the service and package directories, which are under this one.
+    chmodSync(tmpdir(), 0o755);
+    const pkgs = await packages();
     for (const pod of members) {
-      // As the kubelet mounts it: a token bound to this pod, the only kind the example's policy lets write.
+      // As the kubelet mounts it: a token bound to this pod, the only kind the example's policy lets write,
+      // readable by the container's user (0644): hooks run as the hab user.
       const account = await this.admin.mountToken(this.namespace, 'hab-pod-role', pod);
-      this.members.set(pod, new SupervisedMember({
+      readableByAll(account.dir);
+      const member = new SupervisedMember({
         name: pod,
         ip: this.network.ips.get(pod)!,
         planDir: join(repoRoot, 'examples/redis'),
-        svcDir: join(tempDir(`svc-${pod}`), 'redis-leader'),
+        svcDir: join(readableByAll(tempDir(`svc-${pod}`)), 'redis-leader'),
         service: 'redis-leader',
         pkgPaths: pkgs,
         netns: this.network.netns(pod),
@@ -84,47 +94,63 @@ export class RedisExample {
           KUBERNETES_SERVICE_PORT: String(this.apiserver.port),
           HAB_POD_ROLE_SERVICE_ACCOUNT_DIR: account.dir,
           HOME: '/nonexistent',
+          PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
         },
-      }));
+      });
+      this.members.set(pod, member);
+      this.gateways.set(pod, await member.startGateway());
     }
   }
 
-  /** An election result reaches every live member: first start, then re-render and reconfigure. */
-  async elect(leader: Member | undefined, election: GroupState['election'] = 'finished'): Promise<Record<string, string>> {
+  /** The group's state reaches every live member's Supervisor: one tick each (they tick independently). */
+  async elect(leader: Member | undefined, election: GroupState['election'] = 'finished'): Promise<Record<string, Tick>> {
     const state: GroupState = {
       election,
       leader,
       members: members.map((m) => ({ name: m, ip: this.network.ips.get(m)!, alive: this.alive.has(m) })),
     };
-    const results: Record<string, string> = {};
+    const results: Record<string, Tick> = {};
     await Promise.all([...this.alive].map(async (m) => {
-      const member = this.members.get(m)!;
-      if (this.started.has(m)) {
-        results[m] = await member.update(state);
-      } else {
-        member.render(state);
-        member.start();
-        this.started.add(m);
-        results[m] = 'started';
-      }
+      results[m] = await this.members.get(m)!.tick(state);
     }));
     return results;
   }
 
-  /** A member fails: the Supervisor and its Redis stop (Redis saves its data on TERM). */
-  async fail(m: Member): Promise<number | undefined> {
-    this.alive.delete(m);
-    return this.members.get(m)!.stop();
+  /** `hab config apply` to the service group: every live member renders it at its next tick. */
+  async configApply(values: Record<string, unknown>, leader: Member): Promise<Record<string, Tick>> {
+    for (const m of this.alive) this.members.get(m)!.applyConfig(values);
+    return this.elect(leader);
   }
 
-  /** The readiness probe of the StatefulSet, run for each pod, reported by the kubelet stand-in. */
+  /** A member fails: its Supervisor (gateway included) and its Redis stop (Redis saves its data on TERM). */
+  async fail(m: Member): Promise<number | undefined> {
+    this.alive.delete(m);
+    return this.members.get(m)!.shutdown();
+  }
+
+  /**
+   * One health-check interval and one readiness probe per pod: each live Supervisor runs its
+   * health-check hook, then the kubelet stand-in runs the StatefulSet's probe as the manifest says.
+   */
   async probe(): Promise<Record<string, boolean>> {
+    await Promise.all([...this.alive].map((m) => this.members.get(m)!.healthCheck()));
     const ready: Record<string, boolean> = {};
-    for (const m of members) {
-      ready[m] = (await this.redis(m, 'ping')) === 'PONG';
-      await this.kubelet.report(m, this.network.ips.get(m)!, ready[m]);
-    }
+    for (const m of members) ready[m] = await this.kubelet.probe(m, this.network.ips.get(m)!, this.podAccess);
     return ready;
+  }
+
+  /** The Supervisor's gateway listens beside this process, not on the pod's address: port 9631 leads there. */
+  private readonly podAccess: PodAccess = {
+    address: (pod, port) => (port === 9631 ? this.gateways.get(pod as Member)! : { host: this.network.ips.get(pod as Member)!, port }),
+    exec: async (pod, command) => {
+      const [file, ...args] = ['ip', 'netns', 'exec', this.network.netns(pod), ...inImage(this.image, { PATH: '/bin' }, command)];
+      return (await execa(file!, args, { reject: false, stdin: 'ignore', timeout: 10_000 })).exitCode ?? 1;
+    },
+  };
+
+  /** Runs `command` in the pod as a probe would: in its network namespace, in the image's root, with PATH=/bin. */
+  execInPod(pod: Member, command: string[]): Promise<number> {
+    return this.podAccess.exec(pod, command);
   }
 
   /** Until every live member but `leader` replicates it with its link up (the initial sync done). */
@@ -160,20 +186,36 @@ export class RedisExample {
 
   /** Stops every member, the extra API server and the network: nothing is left running. */
   async stop(): Promise<void> {
-    await Promise.all([...this.members.values()].map((m) => m.stop()));
+    await Promise.all([...this.members.values()].map((m) => m.shutdown()));
     await this.apiserver.stop();
     this.network.destroy();
   }
 }
 
-/** What pkgPathFor answers: hab-pod-role as the plan installs it, Redis from Debian's packages. */
-function packages(): Record<string, string> {
+/**
+ * The example's dependencies, by ident, where they are installed: hab-pod-role as its plan packages it
+ * (the single executable from tools/build-sea.sh, built now from the current sources) under an origin
+ * that is not core, and Redis from Debian's packages standing in for core/redis.
+ */
+async function packages(): Promise<Record<string, string>> {
   const root = tempDir('pkgs');
-  const tool = join(root, 'core/hab-pod-role/0.1.0/20261121000000');
+  const tool = join(root, `${toolOrigin}/hab-pod-role/0.1.0/20261121000000`);
   mkdirSync(join(tool, 'bin'), { recursive: true });
-  writeFileSync(join(tool, 'bin/hab-pod-role'), `#!${process.execPath}\nimport '${join(repoRoot, 'dist/hab-pod-role.mjs')}';\n`, { mode: 0o755 });
+  await execa('bash', ['tools/build-sea.sh', join(tool, 'bin/hab-pod-role')], { cwd: repoRoot, stdin: 'ignore' });
   const redis = join(root, 'core/redis/7.0.15/20261121000000');
   mkdirSync(join(redis, 'bin'), { recursive: true });
   for (const bin of ['redis-server', 'redis-cli']) symlinkSync(`/usr/bin/${bin}`, join(redis, 'bin', bin));
-  return { 'core/hab-pod-role': tool, 'core/redis': redis };
+  readableByAll(root);
+  return { [`${toolOrigin}/hab-pod-role`]: tool, 'core/redis': redis };
+}
+
+/** Lets the hooks' user (not root) read `dir` and everything in it, as a package install or a token mount does. */
+function readableByAll(dir: string): string {
+  chmodSync(dir, 0o755);
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    if (entry.isDirectory()) chmodSync(path, 0o755);
+    else if (entry.isFile()) chmodSync(path, entry.name === 'hab-pod-role' ? 0o755 : 0o644);
+  }
+  return dir;
 }

@@ -1,16 +1,37 @@
 // A stand-in for the Habitat Supervisor: renders a plan's config/ and hooks/ from census data and runs hooks as it does.
+//
+// What the tests rely on, each as habitat-sh/habitat's components/sup does it (leader topology):
+// - Templates are rendered on every tick, also while an election runs or has no quorum; hooks run only
+//   once it has finished ("Waiting to execute hooks; election in progress", manager/service.rs). A
+//   change rendered while hooks wait triggers no hook later: each tick's change is acted on or lost.
+// - svc.me.leader / svc.me.follower change only when an election finishes; svc.leader stays the
+//   previous leader (possibly dead) while a new election runs (census.rs); svc.members holds alive and
+//   suspect members, eachAlive only alive ones.
+// - Rendered files are rewritten in place (File::create: truncated, then written), owned by the service user.
+// - A config change runs reconfigure instead of a restart when the hook exists; it runs synchronously in
+//   the Supervisor's loop, its exit code is discarded (`.ok()`) and it is never retried. A changed
+//   init/run/post-run hook restarts the service.
+// - Hooks run in their own process group, as pkg_svc_user (uid/gid 42, as `hab pkg export container`
+//   creates the hab user), with the Supervisor's environment and PATH = the dependencies' bin dirs, then
+//   the Supervisor's PATH.
+// - pkgPathFor renders "" for a package that is not a dependency (templating/helpers/pkg_path_for.rs).
+// - The health-check hook's last result is served by the HTTP gateway at /services/<service>/<group>/health:
+//   200 ok or warning, 503 critical, 500 unknown (also before the first check), 404 for another group.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import TOML from '@iarna/toml';
 import Handlebars from 'handlebars';
 
-/** What the group knows after gossip: who is alive, the election's state, its winner. */
+/** What the group knows after gossip: who is alive (or suspect), the election's state, its winner. */
 export interface GroupState {
-  members: { name: string; ip: string; alive: boolean }[];
+  members: { name: string; ip: string; alive: boolean; suspect?: boolean }[];
   election: 'finished' | 'running' | 'no_quorum';
+  /** The winner; read only when the election has finished. */
   leader?: string | undefined;
 }
 
@@ -22,14 +43,24 @@ export interface MemberSpec {
   /** Where /hab/svc/<service> would be. */
   svcDir: string;
   service: string;
-  /** pkgPathFor answers: the install paths of the package's dependencies. */
+  /** The package's dependencies and where they are installed: what pkgPathFor answers, whose bin dirs are on PATH. */
   pkgPaths: Record<string, string>;
   /** The Supervisor's environment, which hooks inherit (the pod's, in Kubernetes). */
   env: Record<string, string>;
+  /** `hab config apply` values, layered over default.toml. */
+  userConfig?: Record<string, unknown>;
   /** Run hooks inside this network namespace, as they would run inside the pod. */
   netns?: string;
   shutdownTimeoutMs?: number;
+  /** Where the HTTP gateway listens (the stand-in runs outside the pod, so not on the pod's address). */
+  gatewayHost?: string;
 }
+
+/** The hab user of an exported image. */
+export const serviceUser = { uid: 42, gid: 42 };
+
+export type Tick = 'waiting' | 'started' | 'unchanged' | 'reconfigured' | 'restarted';
+export type Health = 'ok' | 'warning' | 'critical' | 'unknown';
 
 // The helpers the Supervisor registers (habitat components/common/src/templating.rs).
 const handlebars = Handlebars.create();
@@ -45,59 +76,110 @@ handlebars.registerHelper('toJson', (v: unknown) => JSON.stringify(v));
 handlebars.registerHelper('toToml', (v: unknown) => TOML.stringify(v as TOML.JsonMap));
 handlebars.registerHelper('toYaml', (v: unknown) => JSON.stringify(v, null, 2)); // JSON is YAML
 handlebars.registerHelper('pkgPathFor', function (this: unknown, ident: string, options: Handlebars.HelperOptions) {
-  const paths = (options.data?.root as { __pkgPaths?: Record<string, string> })?.__pkgPaths;
-  const path = paths?.[ident];
-  if (!path) throw new Error(`pkgPathFor: ${ident} is not a dependency of this package`);
-  return path;
+  const paths = (options.data?.root as { __pkgPaths?: Record<string, string> })?.__pkgPaths ?? {};
+  // The Supervisor matches the ident against the package's dependencies and renders nothing, silently,
+  // when none matches.
+  const match = Object.entries(paths).find(([dep]) => dep === ident || dep.startsWith(`${ident}/`));
+  return match?.[1] ?? '';
 });
+
+/** Renders one template as the Supervisor does (HTML escaping off) from census-shaped data. */
+export function renderTemplate(text: string, data: object): string {
+  return handlebars.compile(text, { noEscape: true })(data);
+}
+
+const healthCodes: Record<number, Health> = { 0: 'ok', 1: 'warning', 2: 'critical', 3: 'unknown' };
+const healthStatus: Record<Health, number> = { ok: 200, warning: 200, critical: 503, unknown: 500 };
 
 export class SupervisedMember {
   readonly spec: MemberSpec;
-  /** Every line the hooks printed, prefixed as the Supervisor prefixes them. */
+  /** Every line the hooks printed, prefixed as the Supervisor prefixes them, and the Supervisor's own lines. */
   readonly output: string[] = [];
-  private readonly cfg: Record<string, unknown>;
+  /** The exit code of each reconfigure run, in order (the Supervisor discards it; the tests look). */
+  readonly reconfigureExits: number[] = [];
+  private cfg: Record<string, unknown>;
   private rendered = new Map<string, string>();
   private flags = { leader: false, follower: false };
+  private lastLeader: string | undefined;
+  private waitingSaid = false;
   private runHook: ChildProcess | undefined;
   private runExit: Promise<number> | undefined;
+  private health: Health = 'unknown';
+  private gateway: Server | undefined;
 
   constructor(spec: MemberSpec) {
     this.spec = spec;
-    this.cfg = TOML.parse(readFileSync(join(spec.planDir, 'default.toml'), 'utf8')) as Record<string, unknown>;
-    for (const dir of ['config', 'hooks', 'data', 'var']) mkdirSync(join(spec.svcDir, dir), { recursive: true });
+    this.cfg = { ...(TOML.parse(readFileSync(join(spec.planDir, 'default.toml'), 'utf8')) as Record<string, unknown>), ...spec.userConfig };
+    mkdirSync(spec.svcDir, { recursive: true });
+    for (const dir of ['', 'config', 'hooks', 'data', 'var']) {
+      mkdirSync(join(spec.svcDir, dir), { recursive: true });
+      ownedByServiceUser(join(spec.svcDir, dir));
+    }
   }
 
   get configPath(): string {
     return join(this.spec.svcDir, 'config');
   }
 
+  /** `hab config apply`: new values for the service group; they take effect at the next tick. */
+  applyConfig(values: Record<string, unknown>): void {
+    this.cfg = { ...this.cfg, ...values };
+  }
+
   /**
    * Renders config/ and hooks/ for the group's state and says what changed. The leader and follower
-   * flags change only when an election has finished; while one runs they keep their values.
+   * flags, and svc.leader, change only when an election finishes; while one runs they keep their values.
    */
   render(group: GroupState): { configChanged: boolean; hooksChanged: string[] } {
     if (group.election === 'finished') {
       this.flags = { leader: group.leader === this.spec.name, follower: group.leader !== undefined && group.leader !== this.spec.name };
+      this.lastLeader = group.leader;
     }
-    const data = this.census(group);
+    const data = this.templateData(group);
     let configChanged = false;
     const hooksChanged: string[] = [];
     for (const kind of ['config', 'hooks'] as const) {
       const dir = join(this.spec.planDir, kind);
       for (const file of readdirSync(dir)) {
-        const text = handlebars.compile(readFileSync(join(dir, file), 'utf8'), { noEscape: true })(data);
+        const text = renderTemplate(readFileSync(join(dir, file), 'utf8'), data);
         const target = join(this.spec.svcDir, kind, file);
         if (this.rendered.get(target) === text) continue;
-        // Written whole and renamed over the old file, so a reader never sees half of it.
-        writeFileSync(`${target}.tmp`, text);
-        if (kind === 'hooks') chmodSync(`${target}.tmp`, 0o755);
-        renameSync(`${target}.tmp`, target);
+        // In place, as File::create does: a reader can find it empty or half-written for a moment.
+        writeFileSync(target, text, { mode: kind === 'hooks' ? 0o755 : 0o644 });
+        ownedByServiceUser(target);
         this.rendered.set(target, text);
         if (kind === 'config') configChanged = true;
         else hooksChanged.push(file);
       }
     }
     return { configChanged, hooksChanged };
+  }
+
+  /**
+   * One Supervisor tick for this service: render, then, only if the election has finished, start the
+   * service, restart it for a changed run hook, or run reconfigure (awaited; its result ignored) for
+   * changed config.
+   */
+  async tick(group: GroupState): Promise<Tick> {
+    const { configChanged, hooksChanged } = this.render(group);
+    if (group.election !== 'finished') {
+      if (!this.waitingSaid) this.output.push(`${this.prefix()} Waiting to execute hooks; election in progress${group.election === 'no_quorum' ? ', and we have no quorum' : ''}.`);
+      this.waitingSaid = true;
+      return 'waiting';
+    }
+    this.waitingSaid = false;
+    if (!this.runHook) {
+      this.start();
+      return 'started';
+    }
+    if (hooksChanged.some((h) => ['init', 'run', 'post-run'].includes(h)) || (configChanged && !this.hasHook('reconfigure'))) {
+      await this.stop();
+      this.start();
+      return 'restarted';
+    }
+    if (!configChanged) return 'unchanged';
+    this.reconfigureExits.push(await this.runToEnd('reconfigure'));
+    return 'reconfigured';
   }
 
   /** Starts the run hook in a process group of its own. */
@@ -107,28 +189,30 @@ export class SupervisedMember {
     this.runExit = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0))));
   }
 
-  /** Applies a new group state as the Supervisor does: reconfigure when only config changed, restart when a hook did. */
-  async update(group: GroupState): Promise<'unchanged' | 'reconfigured' | 'restarted'> {
-    const { configChanged, hooksChanged } = this.render(group);
-    if (hooksChanged.some((h) => ['init', 'run', 'post-run'].includes(h))) {
-      await this.stop();
-      this.start();
-      return 'restarted';
-    }
-    if (!configChanged) return 'unchanged';
-    if (existsSync(join(this.spec.svcDir, 'hooks', 'reconfigure'))) {
-      await this.runToEnd('reconfigure');
-      return 'reconfigured';
-    }
-    await this.stop();
-    this.start();
-    return 'restarted';
-  }
-
   /** Runs a hook to its end (reconfigure, health-check) and returns its exit code. */
   runToEnd(name: string): Promise<number> {
     const child = this.hook(name);
     return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0))));
+  }
+
+  /** What the health-check timer does: run the hook and keep its result for the gateway. */
+  async healthCheck(): Promise<Health> {
+    this.health = this.hasHook('health-check') && this.runHook ? (healthCodes[await this.runToEnd('health-check')] ?? 'unknown') : 'unknown';
+    return this.health;
+  }
+
+  /** Starts the HTTP gateway (port 9631 in a pod) and says where it listens. */
+  async startGateway(): Promise<{ host: string; port: number }> {
+    const server = createServer((request, response) => {
+      const match = /^\/services\/([^/]+)\/([^/]+)\/health$/.exec(request.url ?? '');
+      if (!match) return void response.writeHead(404).end();
+      if (match[1] !== this.spec.service || match[2] !== 'default') return void response.writeHead(404).end();
+      response.writeHead(healthStatus[this.health], { 'content-type': 'application/json' }).end(JSON.stringify({ status: this.health.toUpperCase() }));
+    });
+    this.gateway = server;
+    await new Promise<void>((resolve) => server.listen(0, this.spec.gatewayHost ?? '127.0.0.1', resolve));
+    const { address, port } = server.address() as AddressInfo;
+    return { host: address, port };
   }
 
   /** Stops the service: the stop signal to the run hook's whole process group, KILL after the timeout. */
@@ -144,21 +228,34 @@ export class SupervisedMember {
     return code;
   }
 
-  /** Kills the member without a word, as a crashed node would. */
-  kill(): void {
-    if (this.runHook?.pid) signalGroup(this.runHook.pid, 'SIGKILL');
+  /** Stops the service and the gateway: the Supervisor is gone. */
+  async shutdown(): Promise<number | undefined> {
+    const code = await this.stop();
+    await new Promise((resolve) => (this.gateway ? this.gateway.close(resolve) : resolve(undefined)));
+    this.gateway = undefined;
+    return code;
+  }
+
+  private hasHook(name: string): boolean {
+    return existsSync(join(this.spec.svcDir, 'hooks', name));
+  }
+
+  private prefix(name?: string): string {
+    return `${this.spec.service}.${this.spec.name}${name ? ` hook[${name}]:` : ':'}`;
   }
 
   private hook(name: string): ChildProcess {
     const path = join(this.spec.svcDir, 'hooks', name);
-    const [file, args] = this.spec.netns ? ['ip', ['netns', 'exec', this.spec.netns, path]] : [path, []];
+    // Root enters the pod's network namespace; setpriv then runs the hook as the service user.
+    const asUser = ['setpriv', `--reuid=${serviceUser.uid}`, `--regid=${serviceUser.gid}`, '--clear-groups', '--', path];
+    const [file, ...args] = this.spec.netns ? ['ip', 'netns', 'exec', this.spec.netns, ...asUser] : asUser;
     const dependencyBins = Object.values(this.spec.pkgPaths).map((p) => join(p, 'bin'));
-    const child = spawn(file as string, args as string[], {
+    const child = spawn(file!, args, {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...this.spec.env, PATH: [...dependencyBins, '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':') },
+      env: { ...this.spec.env, PATH: [...dependencyBins, this.spec.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') },
     });
-    const prefix = `${this.spec.service}.${this.spec.name} hook[${name}]:`;
+    const prefix = this.prefix(name);
     for (const [stream, tag] of [[child.stdout, 'O'], [child.stderr, 'E']] as const) {
       let partial = '';
       stream!.on('data', (chunk: Buffer) => {
@@ -170,15 +267,18 @@ export class SupervisedMember {
     return child;
   }
 
-  private census(group: GroupState) {
+  /** The data templates are rendered from: pkg, cfg, sys and svc, shaped as the Supervisor's census. */
+  templateData(group: GroupState) {
     const member = (m: GroupState['members'][number]) => ({
       member_id: m.name,
       alive: m.alive,
+      suspect: !m.alive && Boolean(m.suspect),
       sys: { ip: m.ip, hostname: m.name },
       cfg: this.cfg,
     });
     const me = group.members.find((m) => m.name === this.spec.name)!;
-    const leader = group.election === 'finished' ? group.members.find((m) => m.name === group.leader) : undefined;
+    // The previous leader while a new election runs, dead or not; absent only before any election finished.
+    const leader = group.members.find((m) => m.name === this.lastLeader);
     return {
       pkg: {
         ident: `example/${this.spec.service}`,
@@ -195,7 +295,7 @@ export class SupervisedMember {
         group: 'default',
         me: { ...member(me), leader: this.flags.leader, follower: this.flags.follower },
         leader: leader ? member(leader) : null,
-        members: group.members.filter((m) => m.alive).map(member),
+        members: group.members.filter((m) => m.alive || m.suspect).map(member),
         election_is_running: group.election === 'running',
         election_is_no_quorum: group.election === 'no_quorum',
         election_is_finished: group.election === 'finished',
@@ -207,6 +307,11 @@ export class SupervisedMember {
       __pkgPaths: this.spec.pkgPaths,
     };
   }
+}
+
+/** The Supervisor runs as root and gives the service user its files; without root there is no one to give them to. */
+function ownedByServiceUser(path: string): void {
+  if (process.getuid?.() === 0) chownSync(path, serviceUser.uid, serviceUser.gid);
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
