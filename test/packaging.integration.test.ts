@@ -3,12 +3,14 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import TOML from '@iarna/toml';
 import { loadAllYaml } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, controlPlane, documentedRole, repoRoot } from './support/cluster.ts';
 import { electionText } from './support/election.ts';
 import { buildPlan, exportImage, hookPath, onDisk, runHook, type Built } from './support/habitat.ts';
+import { renderTemplate } from './support/supervisor.ts';
 
 const isRoot = process.getuid?.() === 0;
 
@@ -88,6 +90,67 @@ describe.runIf(isRoot)('the tool plan, built as hab-plan-build builds it and run
   });
 });
 
+describe('the Redis example as Habitat and core/redis see it', () => {
+  const example = join(repoRoot, 'examples/redis');
+  const templates = ['config/redis.config', 'config/election.toml', 'hooks/run', 'hooks/reconfigure', 'hooks/health-check'];
+  const text = (file: string) => readFileSync(join(example, file), 'utf8');
+  const depsWith = (origin: string) => execFileSync('bash', ['-c', 'source plan.sh; printf "%s\\n" "${pkg_deps[@]}"'], { cwd: example, env: { ...process.env, HAB_ORIGIN: origin }, encoding: 'utf8' }).trim().split('\n');
+
+  it('depends on hab-pod-role under the origin it is built with (the core origin has none)', () => {
+    expect(depsWith('acme')).toEqual(['core/redis', 'acme/hab-pod-role']);
+    for (const file of ['plans/hab-pod-role/plan.sh', 'plans/hab-pod-role/README.md', 'examples/redis/README.md', 'README.md', ...templates.map((t) => `examples/redis/${t}`)]) {
+      expect(readFileSync(join(repoRoot, file), 'utf8'), file).not.toContain('core/hab-pod-role');
+    }
+  });
+
+  it('names only its dependencies in pkgPathFor, which renders "" for anything else', () => {
+    const deps = depsWith('acme');
+    const named = templates.flatMap((t) => [...text(t).matchAll(/pkgPathFor "([^"]+)"/g)].map((m) => m[1]!));
+    expect(named.length).toBeGreaterThan(0);
+    for (const ident of named) expect(deps.some((d) => d === ident || d.startsWith(`${ident}/`)), ident).toBe(true);
+  });
+
+  // core/redis is 4.0.14. The names Redis 5 gave replication (replicaof, replica-*, min-replicas-*,
+  // REPLICAOF) are not in it; these are, with the version that brought each (tests run Debian's 7.0,
+  // which accepts them all, so only this list can tell).
+  const redis4Directives: Record<string, string> = {
+    bind: '1.0', port: '1.0', dir: '1.0', dbfilename: '1.0', save: '1.0', slaveof: '1.0', appendonly: '1.1',
+    'min-slaves-to-write': '2.8', 'min-slaves-max-lag': '2.8', 'protected-mode': '3.2',
+  };
+  const redis4Commands: Record<string, string> = { slaveof: '1.0', 'config set': '2.0', 'info replication': '2.6', ping: '1.0' };
+  const redis4ConfigSet = ['save', 'appendonly', 'min-slaves-to-write', 'min-slaves-max-lag'];
+  const cfg = TOML.parse(readFileSync(join(example, 'default.toml'), 'utf8')) as Record<string, unknown>;
+  const render = (file: string, role: 'leader' | 'follower', overrides: Record<string, unknown> = {}) => renderTemplate(text(file), {
+    cfg: { ...cfg, ...overrides },
+    pkg: { svc_config_path: '/hab/svc/redis-leader/config', svc_data_path: '/hab/svc/redis-leader/data' },
+    svc: { me: { leader: role === 'leader', follower: role === 'follower' }, leader: { sys: { ip: '198.18.0.10' }, cfg }, election_is_finished: true },
+    __pkgPaths: { 'core/redis': '/hab/pkgs/core/redis/4.0.14/20200101000000' },
+  });
+  const settings = [{}, { save: [], appendonly: 'yes', min_slaves_to_write: 1 }];
+
+  it.each(['leader', 'follower'] as const)('renders redis.config for a %s with directives Redis 4.0.14 has, one save point per line', (role) => {
+    for (const overrides of settings) {
+      const lines = render('config/redis.config', role, overrides).split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+      for (const line of lines) expect(Object.keys(redis4Directives), line).toContain(line.split(' ')[0]);
+      for (const save of lines.filter((l) => l.startsWith('save '))) expect(save).toMatch(/^save (\d+ \d+|"")$/);
+      expect(lines.some((l) => l.startsWith('slaveof '))).toBe(role === 'follower');
+    }
+  });
+
+  it.each(['leader', 'follower'] as const)('calls only redis-cli commands Redis 4.0.14 has in the hooks of a %s', (role) => {
+    for (const hook of ['hooks/reconfigure', 'hooks/health-check']) {
+      const rendered = render(hook, role).replaceAll('$cli', '/hab/pkgs/core/redis/4.0.14/20200101000000/bin/redis-cli -p 6379');
+      const calls = [...rendered.matchAll(/redis-cli -p \d+ ([a-z-]+(?: [a-z-]+){0,2})/g)].map((m) => m[1]!);
+      expect(calls.length, hook).toBeGreaterThan(0);
+      for (const call of calls) {
+        const command = Object.keys(redis4Commands).find((c) => call === c || call.startsWith(`${c} `) || call.split(' ')[0] === c);
+        expect(command, `${hook}: redis-cli ${call}`).toBeDefined();
+        if (command === 'config set') expect(redis4ConfigSet, `${hook}: redis-cli ${call}`).toContain(call.split(' ')[2]);
+      }
+    }
+  });
+});
+
 describe('the Redis example manifests', () => {
   const kubectl = (...args: string[]) =>
     execa(join(controlPlane().binDir, 'kubectl'), [`--kubeconfig=${controlPlane().kubeconfig}`, ...args], { reject: false });
@@ -112,6 +175,24 @@ describe('the Redis example manifests', () => {
   it('grant exactly the Role the README documents', () => {
     const docs = loadAllYaml(readFileSync(join(repoRoot, 'examples/redis/kubernetes/rbac.yaml'), 'utf8')) as { kind: string; rules?: unknown }[];
     expect(docs.find((d) => d.kind === 'Role')?.rules).toEqual(documentedRole().rules);
+  });
+
+  it('declare the Supervisor\'s ports (9638 over TCP and UDP, 9631) and probe readiness at its health endpoint', () => {
+    const docs = [...loadAllYaml(readFileSync(join(repoRoot, 'examples/redis/kubernetes/statefulset.yaml'), 'utf8')), ...loadAllYaml(readFileSync(join(repoRoot, 'examples/redis/kubernetes/services.yaml'), 'utf8'))] as {
+      kind: string; metadata: { name: string };
+      spec: { ports?: { port: number; protocol?: string }[]; template?: { spec: { containers: { ports: { name: string; containerPort: number; protocol?: string }[]; readinessProbe: { exec?: unknown; httpGet?: { path: string; port: string | number } } }[] } } };
+    }[];
+    const container = docs.find((d) => d.kind === 'StatefulSet')!.spec.template!.spec.containers[0]!;
+    const ports = (list: { containerPort?: number; port?: number; protocol?: string }[]) => list.map((p) => `${p.containerPort ?? p.port}/${p.protocol ?? 'TCP'}`).sort();
+    for (const wanted of ['9631/TCP', '9638/TCP', '9638/UDP']) {
+      expect(ports(container.ports)).toContain(wanted);
+      expect(ports(docs.find((d) => d.metadata.name === 'redis-hab')!.spec.ports!)).toContain(wanted);
+    }
+    // An exec probe runs in the image, whose PATH (busybox, hab, the primary package) has no redis-cli.
+    expect(container.readinessProbe.exec).toBeUndefined();
+    const service = /^pkg_name=(.*)$/m.exec(readFileSync(join(repoRoot, 'examples/redis/plan.sh'), 'utf8'))![1];
+    expect(container.readinessProbe.httpGet!.path).toBe(`/services/${service}/default/health`);
+    expect(container.ports.find((p) => p.name === container.readinessProbe.httpGet!.port || p.containerPort === container.readinessProbe.httpGet!.port)?.containerPort).toBe(9631);
   });
 
   it('select the leader and followers on the role values of the example election file', () => {

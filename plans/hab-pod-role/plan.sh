@@ -2,7 +2,7 @@
 # plans/hab-pod-role/README.md says why a single executable and not core/node (which is Node 14).
 
 pkg_name=hab-pod-role
-# hab-plan-build replaces this with HAB_ORIGIN: build under your own origin (there is no core/hab-pod-role).
+# hab-plan-build replaces this with HAB_ORIGIN: build under your own origin (the core origin has no such package).
 pkg_origin=example
 pkg_version=0.1.0
 pkg_maintainer="The hab-pod-role developers"
