@@ -1,10 +1,10 @@
 // The Supervisor stand-in's templating, checked against what the real Supervisor does (see test/support/supervisor.ts).
 
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from './cluster.ts';
-import { tempDir } from './election.ts';
 import { renderTemplate, SupervisedMember, type GroupState } from './supervisor.ts';
 
 const ips = { 'redis-0': '198.18.0.10', 'redis-1': '198.18.0.11', 'redis-2': '198.18.0.12' };
@@ -14,12 +14,17 @@ const group = (election: GroupState['election'], leader?: string, dead: string[]
   members: Object.entries(ips).map(([name, ip]) => ({ name, ip, alive: !dead.includes(name) && !suspect.includes(name), suspect: suspect.includes(name) })),
 });
 
+// Unit tests run without the integration set-up's temporary root: this file removes its own directory.
+const dir = mkdtempSync(join(tmpdir(), 'hab-pod-role-supervisor-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let members = 0;
+
 function member(name = 'redis-1') {
   return new SupervisedMember({
     name,
     ip: ips[name as keyof typeof ips],
     planDir: join(repoRoot, 'examples/redis'),
-    svcDir: join(tempDir('svc'), 'redis-leader'),
+    svcDir: join(dir, `member-${++members}`, 'redis-leader'),
     service: 'redis-leader',
     pkgPaths: { 'core/redis': '/hab/pkgs/core/redis/4.0.14/20200101000000' },
     env: {},
