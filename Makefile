@@ -16,7 +16,7 @@ help:
 	@echo "make test           typecheck, unit and integration tests (builds what they need)"
 	@echo "make bench          benchmarks against kubectl, results in bench/RESULTS.md"
 	@echo "make build          bundle dist/hab-pod-role.mjs"
-	@echo "make sea            build dist/sea/hab-pod-role, one executable with Node inside (what the Habitat plan packages)"
+	@echo "make sea            build build/hab-pod-role, one executable with Node inside (what the Habitat plan packages)"
 	@echo "make cluster-up     start a control plane on loopback and a real node, kubeconfig in .cluster/kubeconfig"
 	@echo "make cluster-down   stop both and undo what the node changed on the machine"
 
@@ -48,7 +48,7 @@ build: deps
 	node tools/bundle.mjs
 
 sea: deps
-	bash tools/build-sea.sh dist/sea/hab-pod-role
+	bash tools/build-sea.sh build/hab-pod-role
 
 control-plane:
 	bash tools/build-control-plane.sh >/dev/null
@@ -77,4 +77,4 @@ cluster-down:
 	node tools/control-plane.ts down .cluster
 
 clean: cluster-down
-	rm -rf dist node_modules .cluster
+	rm -rf dist build node_modules .cluster

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds hab-pod-role as one executable file: the pinned Node 24 with the tool's one-file bundle injected.
-# Usage: bash tools/build-sea.sh [OUT] (default dist/sea/hab-pod-role). Needs node_modules (npm ci) and npm.
+# Usage: bash tools/build-sea.sh [OUT] (default build/hab-pod-role: outside dist/, which the npm package ships).
+# Needs node_modules (npm ci) and npm.
 # `make sea` and the Habitat plan's do_build both call it, so the package and local builds are the same file.
 set -euo pipefail
 
-out=${1:-dist/sea/hab-pod-role}
+out=${1:-build/hab-pod-role}
 # Always the pinned Node, never the system's: the blob format belongs to the Node that runs it, and the
 # executable is a copy of that Node. SEA_NODE_DIR names the directory of another copy to run, and SEA_BASE
 # the binary to inject into (the Habitat plan's: it runs a patched copy but injects into the unpatched one,

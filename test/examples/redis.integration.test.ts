@@ -32,6 +32,10 @@ describe.runIf(isRoot)('the Redis example: a Service that follows the elected le
     expect(await example.kubelet.readyEndpoints('redis-leader')).toEqual([{ ip: example.network.ips.get('redis-0'), pod: 'redis-0' }]);
     await eventually(async () => (await example.kubelet.readyEndpoints('redis-follower')).map((e) => e.pod).join() === 'redis-1,redis-2', { what: 'redis-follower listing the others' });
     expect(await example.roles()).toEqual({ 'redis-0': 'leader', 'redis-1': 'follower', 'redis-2': 'follower' });
+    // The package's single executable, from inside a pod, sees the same: exactly one leader.
+    const status = await example.tool('redis-1', ['status', '-o', 'json']);
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { pods: { name: string; role: string | null }[] }).pods.map((p) => `${p.name}=${p.role}`)).toEqual(['redis-0=leader', 'redis-1=follower', 'redis-2=follower']);
 
     await example.replicating('redis-0');
     // Writes through the leader Service, each acknowledged by both replicas (WAIT) before it counts.

@@ -148,6 +148,16 @@ export class RedisExample {
     },
   };
 
+  /**
+   * `kubectl exec POD -- hab pkg exec ORIGIN/hab-pod-role hab-pod-role ARGS`: the package's executable,
+   * in the pod's network namespace, with the pod's environment.
+   */
+  tool(pod: Member, args: string[]) {
+    const member = this.members.get(pod)!;
+    const bin = join(member.spec.pkgPaths[`${toolOrigin}/hab-pod-role`]!, 'bin/hab-pod-role');
+    return execa('ip', ['netns', 'exec', this.network.netns(pod), bin, ...args], { env: member.spec.env, extendEnv: false, reject: false, stdin: 'ignore' });
+  }
+
   /** Runs `command` in the pod as a probe would: in its network namespace, in the image's root, with PATH=/bin. */
   execInPod(pod: Member, command: string[]): Promise<number> {
     return this.podAccess.exec(pod, command);
