@@ -28,6 +28,19 @@ describe('Habitat plans', () => {
 });
 
 // Building and exporting need a mount namespace and chroot: root only, skipped (and reported skipped) otherwise.
+describe.runIf(isRoot)('the hab-plan-build stand-in', () => {
+  it('runs do_build in the plan\'s directory when there is no pkg_source, and fix_interpreter rewrites only lines matching #!.*<bin>', async () => {
+    const plan = join(repoRoot, 'test/fixtures/plans/interpreter');
+    const built = await buildPlan(plan, 'acme');
+    expect(built.exitCode, built.output).toBe(0);
+    const file = (name: string) => readFileSync(onDisk(built, `${built.prefix}/${name}`), 'utf8');
+    expect(file('build-dir').trim()).toBe(plan);
+    // `#!/usr/bin/env node` has no "bin/node" in it: left as it is, and an image has no /usr/bin/env.
+    expect(file('bin/env-line').split('\n')[0]).toBe('#!/usr/bin/env node');
+    expect(file('bin/node-line').split('\n')[0]).toMatch(/^#!\/hab\/pkgs\/core\/node20\/20\.12\.1\/\d{14}\/bin\/node$/);
+  }, 120_000);
+});
+
 describe.runIf(isRoot)('the tool plan, built as hab-plan-build builds it and run as an exported image runs it', () => {
   let built: Built;
   let image: string;
