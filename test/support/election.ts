@@ -25,7 +25,7 @@ export function writeElection(path: string, text: string): string {
   return path;
 }
 
-/** Writes a new file and renames it over the old one, as the Supervisor does. */
+/** Writes a new file and renames it over the old one, as some writers do (the Supervisor rewrites in place, as writeElection does). */
 export function renameElection(path: string, text: string): string {
   const next = `${path}.tmp-${process.hrtime.bigint()}`;
   writeFileSync(next, text);
