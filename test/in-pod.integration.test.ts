@@ -4,7 +4,7 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeName, nodeToleration } from '../tools/node.ts';
+import { nodeName } from '../tools/node.ts';
 import { recordOutput, runCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace } from './support/cluster.ts';
 import { electionText, tempDir } from './support/election.ts';
@@ -51,7 +51,6 @@ function manifests(outDir: string): string {
         spec: {
           serviceAccountName: 'hab-pod-role',
           terminationGracePeriodSeconds: graceSeconds,
-          tolerations: [nodeToleration],
           containers: [{
             name: 'member',
             image: toolImage,

@@ -92,7 +92,7 @@ function copy(from: string, to: string): void {
 }
 
 /** The shared libraries (and loader) a dynamically linked program needs; none for a static one or a script. */
-function sharedLibraries(file: string): string[] {
+export function sharedLibraries(file: string): string[] {
   const head = Buffer.alloc(4);
   const fd = openSync(file, 'r');
   readSync(fd, head, 0, 4, 0);

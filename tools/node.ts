@@ -18,13 +18,6 @@ export { NodeBusyError, nodeNetwork } from './node-machine.ts';
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
 export const nodeName = 'hab-pod-role-node';
 export const pauseImage = 'local.test/pause:1';
-/**
- * The node is tainted so that only pods that ask for it run there: pods the tests create only as API
- * objects (image "redis", never pulled) and the Redis example's pods, which its kubelet stand-in binds,
- * must stay off it. Pods for the node carry `nodeToleration`.
- */
-export const nodeTaint = { key: 'hab-pod-role.test/real-node', effect: 'NoSchedule' } as const;
-export const nodeToleration = { key: nodeTaint.key, operator: 'Exists', effect: nodeTaint.effect } as const;
 
 export interface RealNode {
   name: string;
@@ -277,7 +270,6 @@ function kubeletConfig(node: RealNode, plane: NodePlane, port: number, healthzPo
     // The API server (system:masters client certificate) may read logs and exec; nobody else.
     authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: plane.caFile } },
     authorization: { mode: 'Webhook' },
-    registerWithTaints: [nodeTaint],
     // A shared developer machine's disk and memory are not this node's to police: no evictions, no image GC.
     evictionHard: { 'memory.available': '1Mi', 'nodefs.available': '1%', 'nodefs.inodesFree': '1%', 'imagefs.available': '1%' },
     imageGCHighThresholdPercent: 100,

@@ -1,4 +1,4 @@
-// examples/redis end to end: real manifests, real hooks, real redis-server, the real tool; Habitat and the kubelet stood in for.
+// examples/redis end to end: real manifests, real hooks, real redis-server, the real tool; first with Habitat and the kubelet stood in for, then as containers on the real node.
 
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,6 +7,10 @@ import { eventually } from '../support/eventually.ts';
 import { recordOutput } from '../support/cli.ts';
 import { controlPlane, documentedRole } from '../support/cluster.ts';
 import { RedisExample } from '../support/redis-example.ts';
+import { realNode } from '../support/real-node.ts';
+import { LabelRecorder } from '../support/recorder.ts';
+import { exampleIdent } from '../support/redis-image.ts';
+import { RedisOnNode } from '../support/redis-node.ts';
 import { serviceUser } from '../support/supervisor.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -135,5 +139,133 @@ describe.runIf(isRoot)('the Redis example: a Service that follows the elected le
     // The leader has its one replica, so it still takes writes, and the replica has them.
     expect(await example.redisVia('redis-leader', 'set', 'after-config', 'yes')).toBe('OK');
     await eventually(async () => (await example.redis('redis-2', 'get', 'after-config')) === 'yes', { what: 'the write reaching redis-2' });
+  });
+});
+
+// The same example as real containers: the image laid out as `hab pkg export container` lays one out,
+// the Supervisor stand-in as each container's PID 1, the real kubelet running the real probe, writes
+// through the Services' ClusterIPs (kube-proxy). The harness stands in for gossip: it posts each election's
+// outcome to the members (test/support/supervisor-main.ts). Runs after the block above, in the same
+// namespace, which that block's stop removes.
+const { node, unavailable } = realNode();
+describe.skipIf(!node)(`the Redis example as containers on the real node${node ? '' : ` (skipped: ${unavailable})`}`, () => {
+  let example: RedisOnNode;
+  let recorder: LabelRecorder;
+  const acknowledged: string[] = [];
+  /** Writes through redis-leader's ClusterIP, each counted only once both replicas have it (WAIT 2). */
+  const write = async (prefix: string, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const key = `${prefix}-${i}`;
+      expect(await example.redisVia('redis-leader', 'set', key, `v-${key}`)).toBe('OK');
+      acknowledged.push(key);
+    }
+    await eventually(async () => (await example.redisVia('redis-leader', 'wait', '2', '1000')) === '2', { what: 'both replicas acknowledging' });
+  };
+  const noWriteLost = async (m: 'redis-0' | 'redis-1' | 'redis-2') => {
+    for (const key of acknowledged) expect(await example.redisVia('redis-leader', 'get', key)).toBe(`v-${key}`);
+    await eventually(async () => (await example.redis(m, 'dbsize')) === String(acknowledged.length), { what: `${m} holding every acknowledged write`, timeoutMs: 30_000 });
+  };
+  const endpoints = async (service: string) => (await example.readyEndpoints(service)).map((e) => e.pod).join();
+  const leaderEndpoint = (pod: string, what: string) => eventually(async () => (await endpoints('redis-leader')) === pod, { what, timeoutMs: 60_000, intervalMs: 100 });
+
+  beforeAll(async () => {
+    recorder = new LabelRecorder('redis', (pod) => /^redis-\d$/.test(pod));
+    example = await RedisOnNode.start(controlPlane(), node!);
+    await recorder.start();
+  }, 300_000);
+
+  afterAll(async () => {
+    recorder?.stop();
+    if (example) {
+      for (const m of ['redis-0', 'redis-1', 'redis-2'] as const) recordOutput(await example.output(m).catch(() => ''));
+      await example.stop();
+    }
+  });
+
+  it('each container runs the Supervisor as PID 1; after the election the real probe makes them Ready and the ClusterIPs route to leader and followers', async () => {
+    expect(await example.elect('redis-0')).toEqual({ 'redis-0': 'started', 'redis-1': 'started', 'redis-2': 'started' });
+    await leaderEndpoint('redis-0', 'redis-leader listing redis-0');
+    await eventually(async () => (await endpoints('redis-follower')) === 'redis-1,redis-2', { what: 'redis-follower listing the others', timeoutMs: 60_000 });
+    expect(await example.roles()).toEqual({ 'redis-0': 'leader', 'redis-1': 'follower', 'redis-2': 'follower' });
+    // PID 1 is the Supervisor; the image's PATH is busybox's /bin, so a shell in the pod finds no redis-cli.
+    expect((await example.kubectl('exec', 'redis-1', '--', 'cat', '/proc/1/cmdline')).stdout.split('\0')).toEqual(expect.arrayContaining(['/hab/sup-standin/supervisor.cjs', 'run', exampleIdent, '--topology', 'leader']));
+    expect((await example.kubectl('exec', 'redis-1', '--', 'sh', '-c', 'redis-cli -p 6379 ping').catch((e: { exitCode: number }) => e)).exitCode).toBe(127);
+    // Redis runs as the hab user, started by the run hook under hab-pod-role run, in the pod.
+    expect((await example.kubectl('exec', 'redis-1', '--', 'sh', '-c', 'stat -c %u /proc/$(pidof redis-server)')).stdout.trim()).toBe('42');
+    await example.replicating('redis-0');
+    await write('first', 100);
+    expect(await example.redisVia('redis-follower', 'dbsize')).toBe('100');
+    // In-cluster: the tool found the kubelet's service-account token and the kubernetes Service.
+    expect(await example.output('redis-0')).toContain('role=leader (had none)');
+    expect(recorder.violations).toEqual([]);
+  });
+
+  it('leader pod deleted: the kubelet TERMs the Supervisor, Redis saves; the survivors elect, the StatefulSet brings the pod back as a follower, nothing acknowledged is lost', async () => {
+    const old = await example.running('redis-0');
+    const deleted = Date.now();
+    await example.admin.core.deleteNamespacedPod({ namespace: example.namespace, name: 'redis-0' });
+    const replacement = await example.running('redis-0', { uid: old.metadata!.uid! });
+    const seconds = (Date.now() - deleted) / 1000;
+    // Gone before the 30 s grace period: the TERM reached the Supervisor, which stopped Redis and exited.
+    expect(seconds).toBeLessThan(old.spec!.terminationGracePeriodSeconds!);
+    // Redis saved on TERM, as the hab user, into the member's volume; the new pod has the same volume.
+    expect(statSync(join(example.volumes.get('redis-0')!, 'dump.rdb')).uid).toBe(serviceUser.uid);
+    expect(replacement.metadata!.labels?.role).toBeUndefined();
+    expect(replacement.spec!.volumes!.find((v) => v.name === 'data')!.persistentVolumeClaim!.claimName).toBe('data-redis-0');
+
+    // The survivors notice (gossip: the harness) and hold an election; the residents take their labels off.
+    const survivors = ['redis-1', 'redis-2'] as const;
+    expect(await example.elect(undefined, 'running', survivors)).toEqual({ 'redis-1': 'waiting', 'redis-2': 'waiting' });
+    await eventually(async () => {
+      const roles = await example.roles();
+      return roles['redis-1'] === null && roles['redis-2'] === null;
+    }, { what: 'the residents removing the survivors\' labels during the election' });
+    expect(await example.elect('redis-1', 'finished', survivors)).toEqual({ 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
+    await leaderEndpoint('redis-1', 'redis-leader switching to redis-1');
+
+    // The new redis-0 has heard nothing yet: its hooks wait, it serves nothing and carries no role.
+    expect(await example.output('redis-0')).toContain('Waiting to execute hooks; election in progress.');
+    expect((await example.roles())['redis-0']).toBeNull();
+    // It joins the ring and learns the outcome: a follower of redis-1.
+    expect((await example.elect('redis-1'))['redis-0']).toBe('started');
+    await eventually(async () => JSON.stringify(await example.roles()) === JSON.stringify({ 'redis-0': 'follower', 'redis-1': 'leader', 'redis-2': 'follower' }), { what: 'redis-0 back as a follower', timeoutMs: 30_000 });
+    await example.replicating('redis-1');
+    await eventually(async () => (await endpoints('redis-follower')) === 'redis-0,redis-2', { what: 'redis-follower listing redis-0 again', timeoutMs: 60_000 });
+    await noWriteLost('redis-0');
+    await write('after-delete', 20);
+    recorder.assertComplete();
+    expect(recorder.violations).toEqual([]);
+  });
+
+  it('leader container killed: the kubelet restarts it in the same pod, still labelled leader, and it serves nothing until elected; the survivors\' leader demotes it', async () => {
+    const before = await example.running('redis-1');
+    const restarts = before.status!.containerStatuses![0]!.restartCount ?? 0;
+    process.kill(await example.containerPid('redis-1'), 'SIGKILL');
+    const restarted = await example.running('redis-1', { restarts });
+    expect(restarted.metadata!.uid).toBe(before.metadata!.uid);
+    expect(restarted.status!.containerStatuses![0]!.lastState?.terminated?.exitCode).toBe(137);
+    // The pod still says leader, and nothing cleans it: the member is back but has heard no election.
+    expect(restarted.metadata!.labels?.role).toBe('leader');
+    expect(await example.output('redis-1')).toContain('Waiting to execute hooks; election in progress.');
+    // It does not serve as leader: no Redis runs, the probe fails, redis-leader has no endpoint.
+    expect(await example.redis('redis-1', 'ping')).toMatch(/Could not connect|Connection refused/);
+    await leaderEndpoint('', 'redis-leader without a ready endpoint');
+    expect((await example.roles())['redis-1']).toBe('leader');
+
+    const survivors = ['redis-0', 'redis-2'] as const;
+    expect(await example.elect(undefined, 'running', survivors)).toEqual({ 'redis-0': 'waiting', 'redis-2': 'waiting' });
+    expect(await example.elect('redis-2', 'finished', survivors)).toEqual({ 'redis-0': 'reconfigured', 'redis-2': 'reconfigured' });
+    await leaderEndpoint('redis-2', 'redis-leader switching to redis-2');
+    await eventually(async () => (await example.roles())['redis-1'] === null, { what: 'redis-2 demoting the stale leader redis-1' });
+    const events = await example.admin.core.listNamespacedEvent({ namespace: example.namespace, fieldSelector: 'involvedObject.name=redis-1' });
+    expect(events.items.map((e) => e.reason)).toContain('RoleDemoted');
+
+    // Told the outcome, the restarted member starts as a follower of redis-2.
+    expect((await example.elect('redis-2'))['redis-1']).toBe('started');
+    await eventually(async () => JSON.stringify(await example.roles()) === JSON.stringify({ 'redis-0': 'follower', 'redis-1': 'follower', 'redis-2': 'leader' }), { what: 'redis-1 a follower', timeoutMs: 30_000 });
+    await example.replicating('redis-2');
+    await noWriteLost('redis-1');
+    recorder.assertComplete();
+    expect(recorder.violations).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@
 
 import { PatchStrategy, setHeaderOptions, type V1Probe } from '@kubernetes/client-node';
 import type { KubeAdmin } from '../../tools/kube-admin.ts';
+import { readyEndpoints } from './endpoints.ts';
 
 /** How this stand-in reaches what runs in a pod (the pods' processes run beside it, not in containers). */
 export interface PodAccess {
@@ -96,12 +97,7 @@ export class KubeletStandIn {
   }
 
   /** The addresses a Service's EndpointSlices list as ready, with the pods behind them. */
-  async readyEndpoints(service: string): Promise<{ ip: string; pod: string }[]> {
-    const slices = await this.admin.discovery.listNamespacedEndpointSlice({ namespace: this.namespace, labelSelector: `kubernetes.io/service-name=${service}` });
-    return slices.items
-      .flatMap((slice) => slice.endpoints ?? [])
-      .filter((e) => e.conditions?.ready)
-      .map((e) => ({ ip: e.addresses[0]!, pod: e.targetRef?.name ?? '' }))
-      .sort((a, b) => a.pod.localeCompare(b.pod));
+  readyEndpoints(service: string): Promise<{ ip: string; pod: string }[]> {
+    return readyEndpoints(this.admin, this.namespace, service);
   }
 }

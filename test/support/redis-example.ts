@@ -1,13 +1,13 @@
 // examples/redis brought to life without Habitat or a kubelet: its manifests on the real control plane,
 // three members in network namespaces of their own, each run by the Supervisor stand-in from the real hooks.
 
-import { chmodSync, mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { startExtraApiServer, type ControlPlane, type ExtraApiServer } from '../../tools/control-plane.ts';
-import { KubeAdmin } from '../../tools/kube-admin.ts';
+import { apiObjectsOnly, KubeAdmin } from '../../tools/kube-admin.ts';
 import { tempDir } from './election.ts';
 import { eventually } from './eventually.ts';
 import { imageRoot, inImage } from './habitat.ts';
@@ -63,7 +63,15 @@ export class RedisExample {
     await this.admin.createNamespace(this.namespace).catch((error: { code?: number }) => {
       if (error?.code !== 409) throw error;
     });
-    await this.kubectl('apply', '--server-side', '-k', join(repoRoot, 'examples/redis/kubernetes'));
+    // The manifests as they are, but for the scheduler: this stand-in binds the pods itself, so kube-scheduler
+    // must leave them to it (they never reach the real node).
+    const overlay = tempDir('kustomize');
+    writeFileSync(join(overlay, 'kustomization.yaml'), [
+      'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+      `resources: [${relative(overlay, join(repoRoot, 'examples/redis/kubernetes'))}]`,
+      `patches: [{target: {kind: StatefulSet, name: redis}, patch: '[{"op": "add", "path": "/spec/template/spec/schedulerName", "value": "${apiObjectsOnly}"}]'}]`, '',
+    ].join('\n'));
+    await this.kubectl('apply', '--server-side', '-k', overlay);
     await this.kubelet.register();
     for (const pod of members) {
       await eventually(async () => (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items.some((p) => p.metadata?.name === pod), { what: `the StatefulSet controller creating ${pod}` });
@@ -194,11 +202,17 @@ export class RedisExample {
     return execa(join(this.plane.binDir, 'kubectl'), [`--kubeconfig=${this.plane.kubeconfig}`, '-n', this.namespace, ...args]);
   }
 
-  /** Stops every member, the extra API server and the network: nothing is left running. */
+  /**
+   * Stops every member, the extra API server and the network: nothing is left running. The namespace goes
+   * too (its pods force-deleted: no kubelet will confirm they stopped), so the example can be deployed again.
+   */
   async stop(): Promise<void> {
     await Promise.all([...this.members.values()].map((m) => m.shutdown()));
     await this.apiserver.stop();
     this.network.destroy();
+    await this.kubectl('delete', 'pods', '--all', '--grace-period=0', '--force').catch(() => undefined);
+    await this.admin.core.deleteNamespace({ name: this.namespace }).catch(() => undefined);
+    await eventually(async () => !(await this.admin.core.listNamespace()).items.some((n) => n.metadata?.name === this.namespace), { what: `namespace ${this.namespace} deleted`, timeoutMs: 60_000 });
   }
 }
 

@@ -54,7 +54,17 @@ export interface MemberSpec {
   shutdownTimeoutMs?: number;
   /** Where the HTTP gateway listens (the stand-in runs outside the pod, so not on the pod's address). */
   gatewayHost?: string;
+  /** Its port: 9631 inside a pod; any free one beside the test. */
+  gatewayPort?: number;
+  /**
+   * How hooks become the service user: setpriv (after `ip netns exec`, which needs root), or the spawn's
+   * own uid/gid, as hab-sup does when it is PID 1 of a container (an exported image has no setpriv).
+   */
+  switchUser?: 'setpriv' | 'spawn';
 }
+
+/** Where the stand-in, as a container's PID 1, takes the harness's census (supervisor-main.ts): gossip's stand-in. */
+export const harnessPort = 9630;
 
 /** The hab user of an exported image. */
 export const serviceUser = { uid: 42, gid: 42 };
@@ -210,7 +220,7 @@ export class SupervisedMember {
       response.writeHead(healthStatus[this.health], { 'content-type': 'application/json' }).end(JSON.stringify({ status: this.health.toUpperCase() }));
     });
     this.gateway = server;
-    await new Promise<void>((resolve) => server.listen(0, this.spec.gatewayHost ?? '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(this.spec.gatewayPort ?? 0, this.spec.gatewayHost ?? '127.0.0.1', resolve));
     const { address, port } = server.address() as AddressInfo;
     return { host: address, port };
   }
@@ -247,12 +257,15 @@ export class SupervisedMember {
   private hook(name: string): ChildProcess {
     const path = join(this.spec.svcDir, 'hooks', name);
     // Root enters the pod's network namespace; setpriv then runs the hook as the service user.
-    const asUser = ['setpriv', `--reuid=${serviceUser.uid}`, `--regid=${serviceUser.gid}`, '--clear-groups', '--', path];
+    const bySpawn = this.spec.switchUser === 'spawn';
+    const asUser = bySpawn ? [path] : ['setpriv', `--reuid=${serviceUser.uid}`, `--regid=${serviceUser.gid}`, '--clear-groups', '--', path];
     const [file, ...args] = this.spec.netns ? ['ip', 'netns', 'exec', this.spec.netns, ...asUser] : asUser;
     const dependencyBins = Object.values(this.spec.pkgPaths).map((p) => join(p, 'bin'));
     const child = spawn(file!, args, {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
+      // libuv clears the supplementary groups when it sets the ids, as setpriv --clear-groups does.
+      ...(bySpawn ? serviceUser : {}),
       env: { ...this.spec.env, PATH: [...dependencyBins, this.spec.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') },
     });
     const prefix = this.prefix(name);

@@ -1,0 +1,107 @@
+// The Redis example's image, laid out as `hab pkg export container` lays one out, built without `hab` and imported into the node.
+//
+// What is in it, and only that:
+// - /hab/pkgs: the example's package (its plan's config/, hooks/, default.toml, with IDENT, DEPS, TDEPS),
+//   hab-pod-role as its plan builds it (test/support/hab-plan-build.sh, as the packaging test does) with
+//   its runtime dependencies core/glibc and core/gcc-libs, and core/redis: Debian's redis-server and
+//   redis-cli with the libraries they need, their interpreter and rpath pointed at core/glibc as a core
+//   build's are (no /lib64 in the image, as there is none in an exported one).
+// - busybox at /bin, PATH=/bin, /etc/passwd and /etc/group with the hab user (42), /init.sh as entrypoint.
+// - The Supervisor stand-in (supervisor-main.ts, bundled) and the Node that runs it, under /hab/sup-standin:
+//   outside PATH and outside the hooks' PATH, pointed at core/glibc and core/gcc-libs like everything else.
+//   hab-sup needs no Node; the stand-in does. Nothing in the image can reach this Node by name.
+
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { buildImage, busyboxEntries, sharedLibraries } from '../../tools/image.ts';
+import { importImage, type RealNode } from '../../tools/node.ts';
+import { repoRoot } from './cluster.ts';
+import { idents } from './core-origin.ts';
+import { tempDir } from './election.ts';
+import { buildPlan, exportImage } from './habitat.ts';
+
+/** Both packages are built under an origin of the user's own (there is no core/hab-pod-role). */
+export const origin = 'acme';
+export const exampleIdent = `${origin}/redis-leader`;
+/** What a user puts in the StatefulSet after exporting: the image is named after the package. */
+export const imageName = `${origin}/redis-leader:0.1.0`;
+const release = '20261201000000';
+const redisIdent = `core/redis/7.0.15/${release}`;
+const sup = '/hab/sup-standin';
+
+/** Builds the image and loads it into the node's containerd; returns the tag. Takes about a minute (the plan build). */
+export async function importRedisImage(node: RealNode): Promise<string> {
+  const built = await buildPlan(join(repoRoot, 'plans/hab-pod-role'), origin);
+  if (built.exitCode !== 0) throw new Error(`the hab-pod-role plan did not build:\n${built.output}`);
+  const toolIdent = built.prefix.replace(/^\/hab\/pkgs\//, '');
+  // The package and its TDEPS, as the packaging test exports them.
+  const exported = exportImage(built);
+  const stage = tempDir('redis-image');
+  const hab = join(stage, 'hab');
+  cpSync(join(exported, 'hab'), hab, { recursive: true });
+
+  const glibc = `/hab/pkgs/${idents.glibc}`;
+  const gccLibs = `/hab/pkgs/${idents.gccLibs}`;
+  const pointAtCore = (file: string, ownLib?: string) =>
+    execFileSync('patchelf', ['--set-interpreter', `${glibc}/lib/ld-linux-x86-64.so.2`, '--force-rpath', '--set-rpath', [ownLib, `${glibc}/lib`, `${gccLibs}/lib`].filter(Boolean).join(':'), file]);
+
+  // core/redis from Debian's binaries: each library glibc and gcc-libs do not provide goes into its lib/.
+  const redis = join(hab, 'pkgs', redisIdent);
+  mkdirSync(join(redis, 'bin'), { recursive: true });
+  mkdirSync(join(redis, 'lib'), { recursive: true });
+  const provided = new Set([idents.glibc, idents.gccLibs].flatMap((ident) => readdirSync(join(hab, 'pkgs', ident, 'lib'))));
+  for (const bin of ['redis-server', 'redis-cli']) {
+    copyFileSync(`/usr/bin/${bin}`, join(redis, 'bin', bin));
+    for (const lib of sharedLibraries(`/usr/bin/${bin}`)) {
+      const base = lib.split('/').at(-1)!;
+      if (!provided.has(base)) copyFileSync(lib, join(redis, 'lib', base));
+    }
+    pointAtCore(join(redis, 'bin', bin), `/hab/pkgs/${redisIdent}/lib`);
+  }
+  metadata(redis, redisIdent, [idents.glibc, idents.gccLibs], { PATH: `/hab/pkgs/${redisIdent}/bin` });
+
+  // The example's package: what its plan installs (no build step) and the metadata hab-plan-build writes.
+  const exampleFull = `${exampleIdent}/0.1.0/${release}`;
+  const example = join(hab, 'pkgs', exampleFull);
+  mkdirSync(example, { recursive: true });
+  for (const part of ['config', 'hooks', 'default.toml', 'plan.sh']) cpSync(join(repoRoot, 'examples/redis', part), join(example, part), { recursive: true });
+  metadata(example, exampleFull, [redisIdent, toolIdent], {}, [redisIdent, toolIdent, idents.glibc, idents.gccLibs]);
+
+  // The stand-in and its Node, outside PATH.
+  mkdirSync(join(stage, 'sup'), { recursive: true });
+  await build({
+    entryPoints: [join(repoRoot, 'test/support/supervisor-main.ts')],
+    bundle: true, platform: 'node', format: 'cjs', target: 'node22', outfile: join(stage, 'sup/supervisor.cjs'), logLevel: 'error',
+  });
+  copyFileSync(process.execPath, join(stage, 'sup/node'));
+  pointAtCore(join(stage, 'sup/node'));
+
+  const archive = buildImage({
+    tag: imageName,
+    entries: [
+      ...busyboxEntries(),
+      { from: hab, to: '/hab' },
+      { from: join(stage, 'sup'), to: sup },
+      // The exporter's init.sh hands the container's args to the Supervisor (`hab sup run IDENT ARGS`).
+      { file: '/init.sh', mode: 0o755, content: `#!/bin/sh\nexec ${sup}/node ${sup}/supervisor.cjs run ${exampleIdent} "$@"\n` },
+      { file: '/etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\nhab:x:42:42:hab:/hab:/bin/sh\n' },
+      { file: '/etc/group', content: 'root:x:0:\nhab:x:42:hab\n' },
+      { file: '/hab/svc/.keep', content: '' },
+      { file: '/tmp/.keep', content: '' },
+    ],
+    entrypoint: ['/init.sh'],
+    env: ['PATH=/bin'],
+  }, stage);
+  importImage(node, archive);
+  return imageName;
+}
+
+/** IDENT, DEPS, TDEPS and the optional PATH, as hab-plan-build writes them. */
+function metadata(prefix: string, ident: string, deps: string[], extra: Record<string, string>, tdeps = deps): void {
+  writeFileSync(join(prefix, 'IDENT'), `${ident}\n`);
+  writeFileSync(join(prefix, 'DEPS'), deps.map((d) => `${d}\n`).join(''));
+  writeFileSync(join(prefix, 'TDEPS'), tdeps.map((d) => `${d}\n`).join(''));
+  for (const [name, text] of Object.entries(extra)) writeFileSync(join(prefix, name), `${text}\n`);
+}

@@ -1,0 +1,192 @@
+// examples/redis as real containers on the real node: the exported-style image, the manifests applied as a user applies them, hostPath volumes, the harness's elections.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { execa } from 'execa';
+import { KubeAdmin } from '../../tools/kube-admin.ts';
+import type { ControlPlane } from '../../tools/control-plane.ts';
+import type { RealNode } from '../../tools/node.ts';
+import { repoRoot } from './cluster.ts';
+import { tempDir } from './election.ts';
+import { readyEndpoints } from './endpoints.ts';
+import { eventually } from './eventually.ts';
+import { imageName, importRedisImage } from './redis-image.ts';
+import { harnessPort, type GroupState, type Tick } from './supervisor.ts';
+
+export const members = ['redis-0', 'redis-1', 'redis-2'] as const;
+export type Member = (typeof members)[number];
+/** How often each Supervisor runs its health check here (hab-sup's default is 30 s; `--health-check-interval`). */
+const healthCheckIntervalSeconds = 1;
+
+export class RedisOnNode {
+  readonly namespace = 'redis';
+  readonly admin: KubeAdmin;
+  /** Where each member's volume lives on the node (a static hostPath PersistentVolume each). */
+  readonly volumes = new Map<Member, string>();
+  private readonly plane: ControlPlane;
+  private readonly overlay: string;
+
+  private constructor(plane: ControlPlane, overlay: string) {
+    this.plane = plane;
+    this.admin = new KubeAdmin(plane);
+    this.overlay = overlay;
+  }
+
+  /** Builds and imports the image, provides the volumes, applies the manifests and waits for three running containers. */
+  static async start(plane: ControlPlane, node: RealNode): Promise<RedisOnNode> {
+    await importRedisImage(node);
+    const work = tempDir('redis-node');
+    // What a user does after `hab pkg export container`: point the StatefulSet at the image they built.
+    const overlay = join(work, 'kustomize');
+    mkdirSync(overlay);
+    writeFileSync(join(overlay, 'kustomization.yaml'), [
+      'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+      `resources: [${relative(overlay, join(repoRoot, 'examples/redis/kubernetes'))}]`,
+      `images: [{name: example/redis-leader, newName: ${imageName.split(':')[0]}, newTag: "${imageName.split(':')[1]}"}]`, '',
+    ].join('\n'));
+    const example = new RedisOnNode(plane, overlay);
+    try {
+      await example.admin.createNamespace(example.namespace).catch((e: { code?: number }) => {
+        if (e?.code !== 409) throw e;
+      });
+      // As an admin satisfies the claims: one static hostPath PersistentVolume per member, bound to its claim.
+      for (const m of members) {
+        const dir = join(work, `pv-${m}`);
+        mkdirSync(dir);
+        example.volumes.set(m, dir);
+        await example.admin.core.createPersistentVolume({
+          body: {
+            metadata: { name: `redis-data-${m}` },
+            spec: {
+              capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '',
+              hostPath: { path: dir, type: 'Directory' },
+              claimRef: { namespace: example.namespace, name: `data-${m}` },
+            },
+          },
+        });
+      }
+      await example.kubectl('apply', '-k', overlay);
+      for (const m of members) await example.running(m);
+    } catch (error) {
+      await example.stop();
+      throw error;
+    }
+    return example;
+  }
+
+  /** Until `m`'s container runs (a new one after a restart or a re-creation when `after` is given), and its pod. */
+  async running(m: Member, after?: { uid?: string; restarts?: number }): Promise<V1Pod> {
+    return (await eventually(async () => {
+      const pod = await this.admin.core.readNamespacedPod({ namespace: this.namespace, name: m }).catch(() => undefined);
+      const status = pod?.status?.containerStatuses?.[0];
+      if (!pod || pod.metadata?.deletionTimestamp || !status?.state?.running || !pod.status?.podIP) return undefined;
+      if (after?.uid && pod.metadata!.uid === after.uid) return undefined;
+      if (after?.restarts !== undefined && (status.restartCount ?? 0) <= after.restarts) return undefined;
+      return pod;
+    }, { what: `${m}'s container running`, timeoutMs: 60_000, intervalMs: 200 }))!;
+  }
+
+  async podIp(m: Member): Promise<string> {
+    return (await this.running(m)).status!.podIP!;
+  }
+
+  /** The group's state, as gossip would bring it, to each member in `to`: one Supervisor tick each. */
+  async elect(leader: Member | undefined, election: GroupState['election'] = 'finished', to: readonly Member[] = members, alive: readonly Member[] = to): Promise<Record<string, Tick>> {
+    const state = {
+      election, leader, healthCheckIntervalSeconds,
+      members: await Promise.all(members.map(async (m) => ({ name: m, ip: alive.includes(m) ? await this.podIp(m) : '', alive: alive.includes(m) }))),
+    };
+    const results: Record<string, Tick> = {};
+    await Promise.all(to.map(async (m) => {
+      results[m] = ((await this.harness(m, '/census', state)) as { tick: Tick }).tick;
+    }));
+    return results;
+  }
+
+  /** `hab config apply`: every member in `to` takes the values at its next tick. */
+  async configApply(values: Record<string, unknown>, to: readonly Member[] = members): Promise<Record<string, Tick>> {
+    const results: Record<string, Tick> = {};
+    await Promise.all(to.map(async (m) => {
+      results[m] = ((await this.harness(m, '/config', values)) as { tick: Tick }).tick;
+    }));
+    return results;
+  }
+
+  /** Runs one of `m`'s hooks now, as its Supervisor would; its exit code. */
+  async hook(m: Member, name: string): Promise<number> {
+    return ((await this.harness(m, `/hooks/${name}`, {})) as { exit: number }).exit;
+  }
+
+  /** What `m`'s Supervisor and hooks printed since its container started. */
+  async output(m: Member): Promise<string> {
+    return (await this.kubectl('logs', m)).stdout;
+  }
+
+  private async harness(m: Member, path: string, body: unknown): Promise<unknown> {
+    const ip = await this.podIp(m);
+    const response = await fetch(`http://${ip}:${harnessPort}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+    if (!response.ok) throw new Error(`${m}'s Supervisor answered ${response.status} to ${path}: ${await response.text()}`);
+    return response.json();
+  }
+
+  /** A Service's ClusterIP: clients in the cluster connect there and kube-proxy picks a ready endpoint. */
+  async clusterIp(service: string): Promise<string> {
+    return (await this.admin.core.readNamespacedService({ namespace: this.namespace, name: service })).spec!.clusterIP!;
+  }
+
+  /** `redis-cli -h SERVICE ...` from this machine, through the Service's ClusterIP (kube-proxy's rules). */
+  async redisVia(service: string, ...args: string[]): Promise<string> {
+    return this.redisAt(await this.clusterIp(service), ...args);
+  }
+
+  /** redis-cli against one member's pod IP: to look at that member, never to write. */
+  async redis(m: Member, ...args: string[]): Promise<string> {
+    return this.redisAt(await this.podIp(m), ...args);
+  }
+
+  private async redisAt(host: string, ...args: string[]): Promise<string> {
+    const result = await execa('redis-cli', ['-h', host, '-p', '6379', ...args], { reject: false, timeout: 10_000 });
+    return `${result.stdout}${result.exitCode === 0 ? '' : result.stderr}`.trim();
+  }
+
+  readyEndpoints(service: string) {
+    return readyEndpoints(this.admin, this.namespace, service);
+  }
+
+  async roles(): Promise<Record<string, string | null>> {
+    const pods = await this.admin.core.listNamespacedPod({ namespace: this.namespace });
+    return Object.fromEntries(pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => [p.metadata!.name!, p.metadata?.labels?.role ?? null]));
+  }
+
+  /** Until every member but `leader` replicates it with its link up. */
+  async replicating(leader: Member): Promise<void> {
+    const ip = await this.podIp(leader);
+    for (const m of members.filter((m) => m !== leader)) {
+      await eventually(async () => new RegExp(`^slave\n${ip.replaceAll('.', '\\.')}\n6379\nconnected`).test(await this.redis(m, 'role')), { what: `${m} replicating ${leader}`, timeoutMs: 30_000 });
+    }
+  }
+
+  /** The host pid of `m`'s container's PID 1 (the Supervisor), from containerd. */
+  async containerPid(m: Member): Promise<number> {
+    const pod = await this.running(m);
+    const id = pod.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
+    const node = this.plane.node!;
+    const tasks = (await execa('ctr', ['-a', node.containerdSocket, '-n', 'k8s.io', 'tasks', 'ls'])).stdout;
+    const line = tasks.split('\n').find((l) => l.startsWith(id));
+    if (!line) throw new Error(`containerd has no task for ${m}'s container ${id}`);
+    return Number(line.split(/\s+/)[1]);
+  }
+
+  kubectl(...args: string[]) {
+    return execa(join(this.plane.binDir, 'kubectl'), [`--kubeconfig=${this.plane.kubeconfig}`, '-n', this.namespace, ...args]);
+  }
+
+  /** Deletes the workload (pods TERMed as the kubelet does), the claims and the volumes. */
+  async stop(): Promise<void> {
+    await this.kubectl('delete', '-k', this.overlay, '--ignore-not-found', '--wait=true', '--timeout=60s').catch(() => undefined);
+    await eventually(async () => (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items.length === 0, { what: 'the example\'s pods gone', timeoutMs: 60_000 }).catch(() => undefined);
+    await this.kubectl('delete', 'pvc', '--all', '--wait=true', '--timeout=30s').catch(() => undefined);
+    for (const m of members) await this.admin.core.deletePersistentVolume({ name: `redis-data-${m}` }).catch(() => undefined);
+  }
+}
