@@ -44,7 +44,8 @@ export interface NodePlane {
 }
 
 interface NodeState {
-  pids: { name: string; pid: number }[];
+  /** Each daemon with what started it, so one can be restarted as it was. */
+  pids: { name: string; pid: number; binary?: string; args?: string[]; env?: Record<string, string> }[];
 }
 
 /**
@@ -73,7 +74,7 @@ export async function startNode(plane: NodePlane, options: { deadline: number; p
     for (const d of ['containerd', 'cni', 'kubelet', 'pod-logs', 'images']) mkdirSync(join(dir, d), { recursive: true });
     const start = (name: string, binary: string, args: string[], env?: Record<string, string>) => {
       const pid = startDaemon(binary, args, join(dir, `${name}.log`), env);
-      state.pids.push({ name, pid });
+      state.pids.push({ name, pid, binary, args, ...(env ? { env } : {}) });
       saveState();
       return pid;
     };
@@ -134,6 +135,24 @@ export async function stopNode(clusterDir: string): Promise<void> {
   }
   rmSync(file, { force: true });
   releaseMachine(clusterDir);
+}
+
+/**
+ * Stops the node's kubelet or kube-proxy and starts it again as it was started, then waits until its
+ * health endpoint answers: an upgrade or a crash of the daemon, with containerd (and so the pods) left running.
+ */
+export async function restartNodeDaemon(clusterDir: string, name: 'kubelet' | 'kube-proxy', deadline = Date.now() + 60_000): Promise<void> {
+  const dir = join(clusterDir, 'node');
+  const file = join(dir, 'state.json');
+  const state = JSON.parse(readFileSync(file, 'utf8')) as NodeState;
+  const daemon = state.pids.find((p) => p.name === name);
+  if (!daemon?.binary || !daemon.args) throw new Error(`the node in ${clusterDir} has no ${name} to restart`);
+  await stopDaemon(daemon.pid, 5_000);
+  daemon.pid = startDaemon(daemon.binary, daemon.args, join(dir, `${name}.log`), daemon.env);
+  writeFileSync(file, JSON.stringify(state, null, 2));
+  const config = JSON.parse(readFileSync(join(dir, `${name}.yaml`), 'utf8')) as { healthzPort?: number; healthzBindAddress?: string };
+  const healthz = name === 'kubelet' ? `http://127.0.0.1:${config.healthzPort}/healthz` : `http://${config.healthzBindAddress}/healthz`;
+  await waitFor(name, daemon.pid, deadline, async () => /ok|lastUpdated/.test(await httpGet(healthz)), dir);
 }
 
 /** Whether the node's daemons of the control plane in `clusterDir` all run. */

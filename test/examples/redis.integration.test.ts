@@ -7,10 +7,11 @@ import { eventually } from '../support/eventually.ts';
 import { recordOutput } from '../support/cli.ts';
 import { controlPlane, documentedRole } from '../support/cluster.ts';
 import { RedisExample } from '../support/redis-example.ts';
+import { restartNodeDaemon } from '../../tools/node.ts';
 import { realNode } from '../support/real-node.ts';
 import { LabelRecorder } from '../support/recorder.ts';
 import { exampleIdent } from '../support/redis-image.ts';
-import { RedisOnNode } from '../support/redis-node.ts';
+import { members, RedisOnNode } from '../support/redis-node.ts';
 import { serviceUser } from '../support/supervisor.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -152,18 +153,19 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
   let example: RedisOnNode;
   let recorder: LabelRecorder;
   const acknowledged: string[] = [];
-  /** Writes through redis-leader's ClusterIP, each counted only once both replicas have it (WAIT 2). */
+  /** Writes through redis-leader's ClusterIP, each counted once both replicas have it (WAIT 2 on the same connection). */
   const write = async (prefix: string, count: number) => {
     for (let i = 0; i < count; i++) {
       const key = `${prefix}-${i}`;
-      expect(await example.redisVia('redis-leader', 'set', key, `v-${key}`)).toBe('OK');
+      expect(await example.pipeVia('redis-leader', [['set', key, `v-${key}`], ['wait', '2', '2000']])).toEqual(['OK', '2']);
       acknowledged.push(key);
     }
-    await eventually(async () => (await example.redisVia('redis-leader', 'wait', '2', '1000')) === '2', { what: 'both replicas acknowledging' });
   };
+  /** Every acknowledged write is there, through redis-leader and on member `m`. */
   const noWriteLost = async (m: 'redis-0' | 'redis-1' | 'redis-2') => {
-    for (const key of acknowledged) expect(await example.redisVia('redis-leader', 'get', key)).toBe(`v-${key}`);
-    await eventually(async () => (await example.redis(m, 'dbsize')) === String(acknowledged.length), { what: `${m} holding every acknowledged write`, timeoutMs: 30_000 });
+    const expected = acknowledged.map((key) => `v-${key}`).join('\n');
+    expect(await example.redisVia('redis-leader', 'mget', ...acknowledged)).toBe(expected);
+    await eventually(async () => (await example.redis(m, 'mget', ...acknowledged)) === expected, { what: `${m} holding every acknowledged write`, timeoutMs: 30_000 });
   };
   const endpoints = async (service: string) => (await example.readyEndpoints(service)).map((e) => e.pod).join();
   const leaderEndpoint = (pod: string, what: string) => eventually(async () => (await endpoints('redis-leader')) === pod, { what, timeoutMs: 60_000, intervalMs: 100 });
@@ -180,7 +182,7 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
       for (const m of ['redis-0', 'redis-1', 'redis-2'] as const) recordOutput(await example.output(m).catch(() => ''));
       await example.stop();
     }
-  });
+  }, 180_000);
 
   it('each container runs the Supervisor as PID 1; after the election the real probe makes them Ready and the ClusterIPs route to leader and followers', async () => {
     expect(await example.elect('redis-0')).toEqual({ 'redis-0': 'started', 'redis-1': 'started', 'redis-2': 'started' });
@@ -268,4 +270,80 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     recorder.assertComplete();
     expect(recorder.violations).toEqual([]);
   });
+
+  it('kubelet and kube-proxy restarted: the pods, their containers and labels are unaffected, and the ClusterIPs still route', async () => {
+    const snapshot = async () => (await example.admin.core.listNamespacedPod({ namespace: example.namespace })).items
+      .map((p) => `${p.metadata!.name} ${p.metadata!.uid} ${p.status!.containerStatuses![0]!.restartCount} ${p.metadata!.labels?.role}`).sort();
+    const before = await snapshot();
+    const changes = recorder.changes.length;
+    await restartNodeDaemon(controlPlane().dir, 'kubelet');
+    await restartNodeDaemon(controlPlane().dir, 'kube-proxy');
+    await write('after-daemons', 20);
+    expect(await example.redisVia('redis-follower', 'get', 'after-daemons-19')).toBe('v-after-daemons-19');
+    expect(await snapshot()).toEqual(before);
+    // No label moved while the daemons were away.
+    expect(recorder.changes.slice(changes).filter((c) => c.role !== c.previous)).toEqual([]);
+    expect(await endpoints('redis-leader')).toBe('redis-2');
+    recorder.assertComplete();
+    expect(recorder.violations).toEqual([]);
+  });
+
+  it('kubectl rollout restart statefulset/redis: every pod replaced in turn, the leader moves, never two leaders, no acknowledged write lost', async () => {
+    const gossip = example.gossip('redis-2');
+    // Samples of redis-leader's endpoints during the rollout, for the time without a leader (reported, not asserted).
+    const samples: { at: number; leader: string }[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        samples.push({ at: Date.now(), leader: await endpoints('redis-leader').catch(() => '?') });
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    })();
+    // A client writing through redis-leader all along; a write counts only once both replicas have it.
+    let writing = true;
+    let attempts = 0;
+    const writer = (async () => {
+      while (writing) {
+        const key = `rollout-${attempts++}`;
+        const replies = await example.pipeVia('redis-leader', [['set', key, `v-${key}`], ['wait', '2', '500']]).catch(() => []);
+        if (replies[0] === 'OK' && replies[1] === '2') acknowledged.push(key);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const uids = new Map((await example.admin.core.listNamespacedPod({ namespace: example.namespace })).items.map((p) => [p.metadata!.name, p.metadata!.uid]));
+    const changes = recorder.changes.length;
+    try {
+      await example.kubectl('rollout', 'restart', 'statefulset/redis');
+      await example.kubectl('rollout', 'status', 'statefulset/redis', '--timeout=240s');
+    } finally {
+      writing = false;
+      await writer;
+      sampling = false;
+      await sampler;
+    }
+    const { elections, leader } = await gossip.stop();
+    // Every pod is new, the leader moved off the pod it was on, and the Services follow.
+    for (const p of (await example.admin.core.listNamespacedPod({ namespace: example.namespace })).items) expect(p.metadata!.uid).not.toBe(uids.get(p.metadata!.name));
+    expect(elections).toBeGreaterThanOrEqual(1);
+    expect(recorder.moves(changes).length).toBeGreaterThanOrEqual(1);
+    await leaderEndpoint(leader, `redis-leader listing ${leader}`);
+    expect(Object.values(await example.roles()).sort()).toEqual(['follower', 'follower', 'leader']);
+    await example.replicating(leader);
+    await noWriteLost(members.find((m) => m !== leader)!);
+    recorder.assertComplete();
+    expect(recorder.violations).toEqual([]);
+    let without = 0;
+    let longest = 0;
+    let emptySince: number | undefined;
+    for (const sample of samples) {
+      if (sample.leader === '' && emptySince === undefined) emptySince = sample.at;
+      if (sample.leader !== '' && emptySince !== undefined) {
+        without += sample.at - emptySince;
+        longest = Math.max(longest, sample.at - emptySince);
+        emptySince = undefined;
+      }
+    }
+    const seconds = ((samples.at(-1)?.at ?? 0) - (samples[0]?.at ?? 0)) / 1000;
+    console.log(`rollout restart: ${seconds.toFixed(1)} s, ${elections} election(s), redis-leader without a ready endpoint ${(without / 1000).toFixed(1)} s in all (longest ${(longest / 1000).toFixed(1)} s); ${acknowledged.filter((k) => k.startsWith('rollout-')).length} of ${attempts} writes acknowledged by both replicas`);
+  }, 300_000);
 });

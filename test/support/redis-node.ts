@@ -140,6 +140,61 @@ export class RedisOnNode {
     return this.redisAt(await this.clusterIp(service), ...args);
   }
 
+  /** Commands on one connection to `service`'s ClusterIP (WAIT counts the replicas of this connection's writes); the replies. */
+  async pipeVia(service: string, commands: string[][]): Promise<string[]> {
+    const result = await execa('redis-cli', ['-h', await this.clusterIp(service), '-p', '6379'], { input: commands.map((c) => c.join(' ')).join('\n'), reject: false, timeout: 10_000 });
+    return result.stdout.trim().split('\n');
+  }
+
+  /**
+   * Stands in for the Supervisors' ring while pods come and go by themselves (a rollout): every 200 ms
+   * it looks at the pods as gossip would see members. When the leader's pod is going or gone, the members
+   * that hold data elect the first of them (an election running, then finished); a member whose container
+   * is new is told the census, as it would learn it on joining. Says how many elections it held.
+   */
+  gossip(leader: Member): { stop(): Promise<{ elections: number; leader: Member }> } {
+    const told = new Map<Member, string>();
+    let elections = 0;
+    let stopped = false;
+    const key = (pod: V1Pod) => `${pod.metadata!.uid}/${pod.status!.containerStatuses?.[0]?.restartCount ?? 0}`;
+    const round = async () => {
+      const pods = new Map((await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items.map((p) => [p.metadata!.name as Member, p]));
+      const up = members.filter((m) => {
+        const pod = pods.get(m);
+        return pod && !pod.metadata!.deletionTimestamp && pod.status?.podIP && pod.status.containerStatuses?.[0]?.state?.running;
+      });
+      if (!up.includes(leader)) {
+        const voters = up.filter((m) => told.get(m) === key(pods.get(m)!));
+        if (voters.length === 0) return;
+        await this.elect(undefined, 'running', voters, voters);
+        leader = voters[0]!;
+        await this.elect(leader, 'finished', voters, voters);
+        elections++;
+      }
+      for (const m of up) {
+        if (told.get(m) === key(pods.get(m)!)) continue;
+        await this.elect(leader, 'finished', [m], up);
+        told.set(m, key(pods.get(m)!));
+      }
+    };
+    const loop = (async () => {
+      // The members running now have heard the census already.
+      for (const pod of (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items) told.set(pod.metadata!.name as Member, key(pod));
+      while (!stopped) {
+        // A member whose Supervisor is not listening yet is tried again next round.
+        await round().catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
+    return {
+      stop: async () => {
+        stopped = true;
+        await loop;
+        return { elections, leader };
+      },
+    };
+  }
+
   /** redis-cli against one member's pod IP: to look at that member, never to write. */
   async redis(m: Member, ...args: string[]): Promise<string> {
     return this.redisAt(await this.podIp(m), ...args);
