@@ -62,7 +62,7 @@ test: deps system-deps control-plane typecheck
 test-unit: deps
 	npx vitest run --project unit
 
-demo: build control-plane
+demo: deps system-deps build control-plane
 	node tools/demo.ts
 
 # Benchmarks against kubectl on a real control plane; writes bench/RESULTS.md. Not part of `make test`.

@@ -282,7 +282,7 @@ try {
   report();
   report(`## 2. Failover convergence (${failovers} failovers each, 3 members)`);
   report();
-  report('From the election files of the old and new leader being rewritten to the `redis-leader` EndpointSlice listing only the new leader as ready (the real EndpointSlice controller, watched); and, within that, to the labels alone saying so (only the new leader carries `role=leader`), which is the tool\'s share.');
+  report('From the election files of the old and new leader being rewritten to the `redis-leader` EndpointSlice listing only the new leader as ready (the real EndpointSlice controller, watched); and, within that, to the labels alone saying so (only the new leader carries `role=leader`), which is the tool\'s share. Measured on the kubelet stand-in, not the real node: the pods are API objects whose Ready status test/support/kubelet.ts writes, and the members are processes beside the API server.');
   report();
   report('| style | EndpointSlice p50 | p99 | max | labels p50 | p99 | max |');
   report('|---|---|---|---|---|---|---|');

@@ -1,153 +1,22 @@
-// examples/redis end to end: real manifests, real hooks, real redis-server, the real tool; first with Habitat and the kubelet stood in for, then as containers on the real node.
+// examples/redis end to end as real containers on the real node: real manifests, hooks, redis-server and tool; Habitat's gossip stood in for.
 
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../support/eventually.ts';
+import { restartNodeDaemon } from '../../tools/node.ts';
 import { recordOutput } from '../support/cli.ts';
 import { controlPlane, documentedRole } from '../support/cluster.ts';
-import { RedisExample } from '../support/redis-example.ts';
-import { restartNodeDaemon } from '../../tools/node.ts';
+import { eventually } from '../support/eventually.ts';
 import { realNode } from '../support/real-node.ts';
 import { LabelRecorder } from '../support/recorder.ts';
 import { exampleIdent } from '../support/redis-image.ts';
-import { members, RedisOnNode } from '../support/redis-node.ts';
+import { members, RedisOnNode, type Member } from '../support/redis-node.ts';
 import { serviceUser } from '../support/supervisor.ts';
 
-const isRoot = process.getuid?.() === 0;
-
-// Network namespaces need root; skipped (and reported skipped) otherwise.
-describe.runIf(isRoot)('the Redis example: a Service that follows the elected leader', () => {
-  let example: RedisExample;
-  const keys = Array.from({ length: 200 }, (_, i) => `key-${i}`);
-
-  beforeAll(async () => {
-    example = await RedisExample.start(controlPlane(), 'redis', 0);
-  }, 120_000);
-
-  afterAll(async () => {
-    await example?.stop();
-    if (example) recordOutput(...[...example.members.values()].flatMap((m) => m.output));
-  });
-
-  it('after the first election, redis-leader lists exactly the leader and writes reach the followers', async () => {
-    expect(await example.elect('redis-0')).toEqual({ 'redis-0': 'started', 'redis-1': 'started', 'redis-2': 'started' });
-    await eventually(async () => Object.values(await example.probe()).every(Boolean), { what: 'all three Redis answering', timeoutMs: 30_000 });
-    await eventually(async () => (await example.kubelet.readyEndpoints('redis-leader')).map((e) => e.pod).join() === 'redis-0', { what: 'redis-leader listing redis-0' });
-    expect(await example.kubelet.readyEndpoints('redis-leader')).toEqual([{ ip: example.network.ips.get('redis-0'), pod: 'redis-0' }]);
-    await eventually(async () => (await example.kubelet.readyEndpoints('redis-follower')).map((e) => e.pod).join() === 'redis-1,redis-2', { what: 'redis-follower listing the others' });
-    expect(await example.roles()).toEqual({ 'redis-0': 'leader', 'redis-1': 'follower', 'redis-2': 'follower' });
-    // The package's single executable, from inside a pod, sees the same: exactly one leader.
-    const status = await example.tool('redis-1', ['status', '-o', 'json']);
-    expect(status.exitCode, status.stderr).toBe(0);
-    expect((JSON.parse(status.stdout) as { pods: { name: string; role: string | null }[] }).pods.map((p) => `${p.name}=${p.role}`)).toEqual(['redis-0=leader', 'redis-1=follower', 'redis-2=follower']);
-
-    await example.replicating('redis-0');
-    // Writes through the leader Service, each acknowledged by both replicas (WAIT) before it counts.
-    for (const key of keys) expect(await example.redisVia('redis-leader', 'set', key, `v-${key}`)).toBe('OK');
-    await eventually(async () => (await example.redisVia('redis-leader', 'wait', '2', '1000')) === '2', { what: 'both replicas acknowledging' });
-    for (const m of ['redis-1', 'redis-2'] as const) {
-      expect(await example.redis(m, 'role')).toMatch(/^slave\n198\.18\.0\.10\n6379/);
-      expect(await example.redis(m, 'get', keys.at(-1)!)).toBe(`v-${keys.at(-1)}`);
-    }
-    expect(await example.redisVia('redis-follower', 'dbsize')).toBe(String(keys.length));
-  });
-
-  it('is Ready by the Supervisor\'s health endpoint: a member serving the wrong role is not, and an exec probe could not ask Redis', async () => {
-    // The image's PATH is busybox's /bin: a probe that runs redis-cli (as the manifest's once did) finds none.
-    expect(await example.execInPod('redis-1', ['sh', '-c', 'redis-cli -p 6379 ping'])).toBe(127);
-    expect(await example.execInPod('redis-1', ['sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG'])).not.toBe(0);
-    // A follower turned primary by hand disagrees with the election: its health check is critical, the gateway
-    // answers 503, the probe fails, and redis-follower stops sending reads to it.
-    expect(await example.redis('redis-2', 'slaveof', 'no', 'one')).toBe('OK');
-    expect(await example.probe()).toEqual({ 'redis-0': true, 'redis-1': true, 'redis-2': false });
-    await eventually(async () => (await example.kubelet.readyEndpoints('redis-follower')).map((e) => e.pod).join() === 'redis-1', { what: 'redis-follower dropping redis-2' });
-    // The reconfigure hook puts replication back (a hook that only labels would not), and the pod is Ready again.
-    expect(await example.members.get('redis-2')!.runToEnd('reconfigure')).toBe(0);
-    await example.replicating('redis-0');
-    expect(await example.probe()).toEqual({ 'redis-0': true, 'redis-1': true, 'redis-2': true });
-    await eventually(async () => (await example.kubelet.readyEndpoints('redis-follower')).map((e) => e.pod).join() === 'redis-1,redis-2', { what: 'redis-follower listing redis-2 again' });
-    expect(await example.redis('redis-2', 'get', keys.at(-1)!)).toBe(`v-${keys.at(-1)}`);
-  });
-
-  it('a reconfigure whose label call fails still switches Redis (the Supervisor never runs it again)', async () => {
-    // redis-2's Redis strays again; then the tool loses every permission, so hab-pod-role apply fails.
-    expect(await example.redis('redis-2', 'slaveof', 'no', 'one')).toBe('OK');
-    const rules = documentedRole().rules!;
-    await example.admin.setRoleRules(example.namespace, []);
-    try {
-      const member = example.members.get('redis-2')!;
-      const before = member.output.length;
-      // The exit code is the Supervisor's to ignore; what counts is that replication was switched first.
-      await member.runToEnd('reconfigure');
-      expect(member.output.slice(before).join('\n')).toContain('labelling failed');
-      await example.replicating('redis-0');
-    } finally {
-      await example.admin.setRoleRules(example.namespace, rules);
-    }
-  });
-
-  it('on failover, the Service switches to the new leader, replication follows, the old label is gone, no acknowledged write is lost', async () => {
-    // The leader fails: its Supervisor and Redis stop. Its pod cannot clean its own label.
-    expect(await example.fail('redis-0')).toBe(0);
-    // Redis ran as the service user (the hooks did), and saved its data on TERM into the data directory.
-    expect(statSync(join(example.members.get('redis-0')!.spec.svcDir, 'data/dump.rdb')).uid).toBe(serviceUser.uid);
-    await example.probe();
-    expect((await example.roles())['redis-0']).toBe('leader');
-
-    // The survivors hold an election. The Supervisor renders the templates but runs no hook while it
-    // runs; the resident hab-pod-role run sees finished = false and takes the survivors' labels off.
-    expect(await example.elect(undefined, 'running')).toEqual({ 'redis-1': 'waiting', 'redis-2': 'waiting' });
-    await eventually(async () => {
-      const roles = await example.roles();
-      return roles['redis-1'] === null && roles['redis-2'] === null;
-    }, { what: 'the residents removing the survivors\' labels during the election' });
-    expect((await example.roles())['redis-0']).toBe('leader');
-    for (const m of ['redis-1', 'redis-2'] as const) expect(example.members.get(m)!.output.join('\n')).toContain('Waiting to execute hooks; election in progress.');
-
-    // The election finishes; the Supervisor re-renders and runs reconfigure, once, in its loop.
-    const reconfiguresBefore = example.members.get('redis-1')!.reconfigureExits.length;
-    expect(await example.elect('redis-1')).toEqual({ 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
-    expect(example.members.get('redis-1')!.reconfigureExits.slice(reconfiguresBefore)).toEqual([0]);
-
-    await eventually(async () => (await example.kubelet.readyEndpoints('redis-leader')).map((e) => e.pod).join() === 'redis-1', { what: 'redis-leader switching to redis-1' });
-    expect(await example.roles()).toEqual({ 'redis-0': null, 'redis-1': 'leader', 'redis-2': 'follower' });
-    expect(await example.kubelet.readyEndpoints('redis-follower')).toEqual([{ ip: example.network.ips.get('redis-2'), pod: 'redis-2' }]);
-
-    // Redis was switched without a restart: the new leader is a master, the follower replicates it.
-    expect(await example.redis('redis-1', 'role')).toMatch(/^master/);
-    await example.replicating('redis-1');
-    for (const key of keys) expect(await example.redisVia('redis-leader', 'get', key)).toBe(`v-${key}`);
-    expect(await example.redisVia('redis-leader', 'set', 'after-failover', 'yes')).toBe('OK');
-    await eventually(async () => (await example.redis('redis-2', 'get', 'after-failover')) === 'yes', { what: 'the new write reaching redis-2' });
-
-    // The record shows who did what.
-    const events = await example.admin.core.listNamespacedEvent({ namespace: example.namespace, fieldSelector: 'involvedObject.name=redis-0' });
-    expect(events.items.map((e) => e.reason)).toContain('RoleDemoted');
-    const output = example.members.get('redis-1')!.output.join('\n');
-    expect(output).toContain('demoted stale leader redis-0');
-  });
-
-  it('hab config apply of save, appendonly and min-slaves reaches the running Redis through reconfigure (CONFIG SET)', async () => {
-    const config = (m: 'redis-1' | 'redis-2', key: string) => example.redis(m, 'config', 'get', key);
-    expect(await example.configApply({ save: ['60 1'], appendonly: 'yes', min_slaves_to_write: 1, min_slaves_max_lag: 5 }, 'redis-1')).toEqual({ 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
-    for (const m of ['redis-1', 'redis-2'] as const) {
-      expect(await config(m, 'save')).toBe('save\n60 1');
-      expect(await config(m, 'appendonly')).toBe('appendonly\nyes');
-      expect(await config(m, 'min-slaves-to-write')).toBe('min-slaves-to-write\n1');
-      expect(await config(m, 'min-slaves-max-lag')).toBe('min-slaves-max-lag\n5');
-    }
-    // The leader has its one replica, so it still takes writes, and the replica has them.
-    expect(await example.redisVia('redis-leader', 'set', 'after-config', 'yes')).toBe('OK');
-    await eventually(async () => (await example.redis('redis-2', 'get', 'after-config')) === 'yes', { what: 'the write reaching redis-2' });
-  });
-});
-
-// The same example as real containers: the image laid out as `hab pkg export container` lays one out,
-// the Supervisor stand-in as each container's PID 1, the real kubelet running the real probe, writes
-// through the Services' ClusterIPs (kube-proxy). The harness stands in for gossip: it posts each election's
-// outcome to the members (test/support/supervisor-main.ts). Runs after the block above, in the same
-// namespace, which that block's stop removes.
+// The image is laid out as `hab pkg export container` lays one out, the Supervisor stand-in is each
+// container's PID 1, the real kubelet runs the manifest's probe, and writes go through the Services'
+// ClusterIPs (kube-proxy). The harness stands in for gossip: it posts each election's outcome to the
+// members (test/support/supervisor-main.ts).
 const { node, unavailable } = realNode();
 describe.skipIf(!node)(`the Redis example as containers on the real node${node ? '' : ` (skipped: ${unavailable})`}`, () => {
   let example: RedisOnNode;
@@ -194,12 +63,54 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     expect((await example.kubectl('exec', 'redis-1', '--', 'sh', '-c', 'redis-cli -p 6379 ping').catch((e: { exitCode: number }) => e)).exitCode).toBe(127);
     // Redis runs as the hab user, started by the run hook under hab-pod-role run, in the pod.
     expect((await example.kubectl('exec', 'redis-1', '--', 'sh', '-c', 'stat -c %u /proc/$(pidof redis-server)')).stdout.trim()).toBe('42');
+    // The package's single executable, run in a pod (`kubectl exec POD -- hab pkg exec ...`), sees exactly one leader.
+    const status = await example.tool('redis-1', ['status', '-o', 'json']);
+    expect(status.exitCode, status.stderr).toBe(0);
+    expect((JSON.parse(status.stdout) as { pods: { name: string; role: string | null }[] }).pods.map((p) => `${p.name}=${p.role}`)).toEqual(['redis-0=leader', 'redis-1=follower', 'redis-2=follower']);
     await example.replicating('redis-0');
     await write('first', 100);
+    const leaderIp = (await example.podIp('redis-0')).replaceAll('.', '\\.');
+    for (const m of ['redis-1', 'redis-2'] as const) {
+      expect(await example.redis(m, 'role')).toMatch(new RegExp(`^slave\n${leaderIp}\n6379`));
+      expect(await example.redis(m, 'get', 'first-99')).toBe('v-first-99');
+    }
     expect(await example.redisVia('redis-follower', 'dbsize')).toBe('100');
     // In-cluster: the tool found the kubelet's service-account token and the kubernetes Service.
     expect(await example.output('redis-0')).toContain('role=leader (had none)');
     expect(recorder.violations).toEqual([]);
+  });
+
+  it('is Ready by the Supervisor\'s health endpoint: a member serving the wrong role is not, and an exec probe could not ask Redis', async () => {
+    // The image's PATH is busybox's /bin: a probe that runs redis-cli (as the manifest's once did) finds none.
+    expect(await example.exec('redis-1', ['sh', '-c', 'redis-cli -p 6379 ping'])).toBe(127);
+    expect(await example.exec('redis-1', ['sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG'])).not.toBe(0);
+    // A follower turned primary by hand disagrees with the election: its health check turns critical, the
+    // gateway answers 503, the kubelet's probe fails, and redis-follower stops sending reads to it.
+    expect(await example.redis('redis-2', 'slaveof', 'no', 'one')).toBe('OK');
+    await eventually(async () => JSON.stringify(await example.ready()) === JSON.stringify({ 'redis-0': true, 'redis-1': true, 'redis-2': false }), { what: 'redis-2 not Ready', timeoutMs: 30_000, intervalMs: 200 });
+    await eventually(async () => (await endpoints('redis-follower')) === 'redis-1', { what: 'redis-follower dropping redis-2' });
+    // The reconfigure hook puts replication back (a hook that only labels would not), and the pod is Ready again.
+    expect(await example.hook('redis-2', 'reconfigure')).toBe(0);
+    await example.replicating('redis-0');
+    await eventually(async () => JSON.stringify(await example.ready()) === JSON.stringify({ 'redis-0': true, 'redis-1': true, 'redis-2': true }), { what: 'redis-2 Ready again', timeoutMs: 30_000, intervalMs: 200 });
+    await eventually(async () => (await endpoints('redis-follower')) === 'redis-1,redis-2', { what: 'redis-follower listing redis-2 again' });
+    expect(await example.redis('redis-2', 'get', 'first-99')).toBe('v-first-99');
+  });
+
+  it('a reconfigure whose label call fails still switches Redis (the Supervisor never runs it again)', async () => {
+    // redis-2's Redis strays again; then the tool loses every permission, so hab-pod-role apply fails.
+    expect(await example.redis('redis-2', 'slaveof', 'no', 'one')).toBe('OK');
+    const rules = documentedRole().rules!;
+    await example.admin.setRoleRules(example.namespace, []);
+    try {
+      const before = (await example.output('redis-2')).length;
+      // The exit code is the Supervisor's to ignore; what counts is that replication was switched first.
+      await example.hook('redis-2', 'reconfigure');
+      await eventually(async () => (await example.output('redis-2')).slice(before).includes('labelling failed'), { what: 'the hook saying the label call failed', timeoutMs: 5_000 });
+      await example.replicating('redis-0');
+    } finally {
+      await example.admin.setRoleRules(example.namespace, rules);
+    }
   });
 
   it('leader pod deleted: the kubelet TERMs the Supervisor, Redis saves; the survivors elect, the StatefulSet brings the pod back as a follower, nothing acknowledged is lost', async () => {
@@ -254,11 +165,29 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     await leaderEndpoint('', 'redis-leader without a ready endpoint');
     expect((await example.roles())['redis-1']).toBe('leader');
 
+    // The survivors hold an election. The Supervisor renders the templates but runs no hook while it
+    // runs; the resident hab-pod-role run sees finished = false and takes the survivors' labels off.
     const survivors = ['redis-0', 'redis-2'] as const;
     expect(await example.elect(undefined, 'running', survivors)).toEqual({ 'redis-0': 'waiting', 'redis-2': 'waiting' });
+    await eventually(async () => {
+      const roles = await example.roles();
+      return roles['redis-0'] === null && roles['redis-2'] === null;
+    }, { what: 'the residents removing the survivors\' labels during the election' });
+    expect((await example.roles())['redis-1']).toBe('leader');
+    for (const m of survivors) expect(await example.output(m)).toContain('Waiting to execute hooks; election in progress.');
+    // The election finishes; the Supervisor re-renders and runs reconfigure, once, in its loop.
+    const reconfiguresBefore = (await example.state('redis-2')).reconfigureExits.length;
     expect(await example.elect('redis-2', 'finished', survivors)).toEqual({ 'redis-0': 'reconfigured', 'redis-2': 'reconfigured' });
+    expect((await example.state('redis-2')).reconfigureExits.slice(reconfiguresBefore)).toEqual([0]);
     await leaderEndpoint('redis-2', 'redis-leader switching to redis-2');
     await eventually(async () => (await example.roles())['redis-1'] === null, { what: 'redis-2 demoting the stale leader redis-1' });
+    expect(await example.roles()).toEqual({ 'redis-0': 'follower', 'redis-1': null, 'redis-2': 'leader' });
+    const follower = [{ ip: await example.podIp('redis-0'), pod: 'redis-0' }];
+    await eventually(async () => JSON.stringify(await example.readyEndpoints('redis-follower')) === JSON.stringify(follower), { what: 'redis-follower listing redis-0' });
+    expect(await example.readyEndpoints('redis-follower')).toEqual(follower);
+    // Redis was switched without a restart: the new leader is a master.
+    expect(await example.redis('redis-2', 'role')).toMatch(/^master/);
+    expect(await example.output('redis-2')).toContain('demoted stale leader redis-1');
     const events = await example.admin.core.listNamespacedEvent({ namespace: example.namespace, fieldSelector: 'involvedObject.name=redis-1' });
     expect(events.items.map((e) => e.reason)).toContain('RoleDemoted');
 
@@ -346,4 +275,20 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     const seconds = ((samples.at(-1)?.at ?? 0) - (samples[0]?.at ?? 0)) / 1000;
     console.log(`rollout restart: ${seconds.toFixed(1)} s, ${elections} election(s), redis-leader without a ready endpoint ${(without / 1000).toFixed(1)} s in all (longest ${(longest / 1000).toFixed(1)} s); ${acknowledged.filter((k) => k.startsWith('rollout-')).length} of ${attempts} writes acknowledged by both replicas`);
   }, 300_000);
+
+  it('hab config apply of save, appendonly and min-slaves reaches the running Redis through reconfigure (CONFIG SET)', async () => {
+    const leader = (await example.readyEndpoints('redis-leader'))[0]!.pod as Member;
+    const followers = members.filter((m) => m !== leader);
+    const config = (m: Member, key: string) => example.redis(m, 'config', 'get', key);
+    expect(await example.configApply({ save: ['60 1'], appendonly: 'yes', min_slaves_to_write: 1, min_slaves_max_lag: 5 })).toEqual({ 'redis-0': 'reconfigured', 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
+    for (const m of followers) {
+      expect(await config(m, 'save')).toBe('save\n60 1');
+      expect(await config(m, 'appendonly')).toBe('appendonly\nyes');
+      expect(await config(m, 'min-slaves-to-write')).toBe('min-slaves-to-write\n1');
+      expect(await config(m, 'min-slaves-max-lag')).toBe('min-slaves-max-lag\n5');
+    }
+    // The leader has its replicas, so it still takes writes, and the replicas have them.
+    expect(await example.redisVia('redis-leader', 'set', 'after-config', 'yes')).toBe('OK');
+    for (const m of followers) await eventually(async () => (await example.redis(m, 'get', 'after-config')) === 'yes', { what: `the write reaching ${m}` });
+  });
 });

@@ -13,14 +13,15 @@
 
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { buildImage, busyboxEntries, sharedLibraries } from '../../tools/image.ts';
 import { importImage, type RealNode } from '../../tools/node.ts';
-import { repoRoot } from './cluster.ts';
 import { idents } from './core-origin.ts';
 import { tempDir } from './election.ts';
 import { buildPlan, exportImage } from './habitat.ts';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
 
 /** Both packages are built under an origin of the user's own (there is no core/hab-pod-role). */
 export const origin = 'acme';

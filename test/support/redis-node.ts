@@ -1,18 +1,19 @@
 // examples/redis as real containers on the real node: the exported-style image, the manifests applied as a user applies them, hostPath volumes, the harness's elections.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { KubeAdmin } from '../../tools/kube-admin.ts';
 import type { ControlPlane } from '../../tools/control-plane.ts';
 import type { RealNode } from '../../tools/node.ts';
-import { repoRoot } from './cluster.ts';
 import { tempDir } from './election.ts';
 import { readyEndpoints } from './endpoints.ts';
 import { eventually } from './eventually.ts';
-import { imageName, importRedisImage } from './redis-image.ts';
+import { imageName, importRedisImage, origin } from './redis-image.ts';
 import { harnessPort, type GroupState, type Tick } from './supervisor.ts';
+
+const repoRoot = resolve(import.meta.dirname, '../..');
 
 export const members = ['redis-0', 'redis-1', 'redis-2'] as const;
 export type Member = (typeof members)[number];
@@ -123,9 +124,31 @@ export class RedisOnNode {
     return (await this.kubectl('logs', m)).stdout;
   }
 
-  private async harness(m: Member, path: string, body: unknown): Promise<unknown> {
+  /** What `m`'s Supervisor keeps for the tests: its output and each reconfigure's exit code (which it ignores). */
+  async state(m: Member): Promise<{ output: string[]; reconfigureExits: number[] }> {
+    return (await this.harness(m, '/state')) as { output: string[]; reconfigureExits: number[] };
+  }
+
+  /** Whether each member's pod is Ready, as the kubelet found by the manifest's probe. */
+  async ready(): Promise<Record<string, boolean>> {
+    const pods = (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items;
+    return Object.fromEntries(members.map((m) => [m, pods.find((p) => p.metadata!.name === m)?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false]));
+  }
+
+  /** `kubectl exec POD -- COMMAND`: in the container, with its PATH (/bin) and environment; the exit code. */
+  async exec(m: Member, command: string[]): Promise<number> {
+    return (await execa(join(this.plane.binDir, 'kubectl'), [`--kubeconfig=${this.plane.kubeconfig}`, '-n', this.namespace, 'exec', m, '--', ...command], { reject: false, stdin: 'ignore' })).exitCode ?? 1;
+  }
+
+  /** `kubectl exec POD -- hab pkg exec ORIGIN/hab-pod-role hab-pod-role ARGS`: the package's executable, in the pod. */
+  tool(m: Member, args: string[]) {
+    return execa(join(this.plane.binDir, 'kubectl'), [`--kubeconfig=${this.plane.kubeconfig}`, '-n', this.namespace, 'exec', m, '--',
+      'sh', '-c', `exec /hab/pkgs/${origin}/hab-pod-role/*/*/bin/hab-pod-role "$@"`, 'hab-pod-role', ...args], { reject: false, stdin: 'ignore' });
+  }
+
+  private async harness(m: Member, path: string, body?: unknown): Promise<unknown> {
     const ip = await this.podIp(m);
-    const response = await fetch(`http://${ip}:${harnessPort}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+    const response = await fetch(`http://${ip}:${harnessPort}${path}`, { method: body === undefined ? 'GET' : 'POST', ...(body === undefined ? {} : { body: JSON.stringify(body) }), signal: AbortSignal.timeout(60_000) });
     if (!response.ok) throw new Error(`${m}'s Supervisor answered ${response.status} to ${path}: ${await response.text()}`);
     return response.json();
   }
