@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { RedisOnNode } from '../test/support/redis-node.ts';
+import { commandLine, RedisOnNode } from '../test/support/redis-node.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { buildControlPlane, startControlPlane, stopControlPlane, type ControlPlane } from './control-plane.ts';
 import { NodeBusyError } from './node.ts';
@@ -102,5 +102,5 @@ async function table(plane: ControlPlane, ex: RedisOnNode) {
 async function narrate(ex: RedisOnNode, service: string, ...commands: string[][]) {
   console.log(`   $ redis-cli -h ${service}   # ${await ex.clusterIp(service)}, resolved by the demo`);
   const replies = await ex.pipeVia(service, commands);
-  commands.forEach((c, i) => console.log(`   > ${c.join(' ')}\n   ${replies[i]}`));
+  commands.forEach((c, i) => console.log(`   > ${commandLine(c)}\n   ${replies[i]}`));
 }

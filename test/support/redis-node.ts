@@ -165,7 +165,7 @@ export class RedisOnNode {
 
   /** Commands on one connection to `service`'s ClusterIP (WAIT counts the replicas of this connection's writes); the replies. */
   async pipeVia(service: string, commands: string[][]): Promise<string[]> {
-    const result = await execa('redis-cli', ['-h', await this.clusterIp(service), '-p', '6379'], { input: commands.map((c) => c.join(' ')).join('\n'), reject: false, timeout: 10_000 });
+    const result = await execa('redis-cli', ['-h', await this.clusterIp(service), '-p', '6379'], { input: commands.map(commandLine).join('\n'), reject: false, timeout: 10_000 });
     return result.stdout.trim().split('\n');
   }
 
@@ -267,4 +267,9 @@ export class RedisOnNode {
     await this.kubectl('delete', 'pvc', '--all', '--wait=true', '--timeout=30s').catch(() => undefined);
     for (const m of members) await this.admin.core.deletePersistentVolume({ name: `redis-data-${m}` }).catch(() => undefined);
   }
+}
+
+/** A command as redis-cli reads it from stdin: an argument with spaces or quotes goes in double quotes. */
+export function commandLine(command: string[]): string {
+  return command.map((a) => (/^[\w.:-]+$/.test(a) ? a : JSON.stringify(a))).join(' ');
 }
