@@ -1,6 +1,6 @@
 // Pure logic of a service group: who belongs to it, the writes that make a member leader without a second one, and who yields.
 
-import type { Pod } from './kube.ts';
+import type { Pod } from './pod.ts';
 import type { LabelScheme } from './labels.ts';
 
 /** Annotations the tool writes: when the role last changed, and the fence a promotion leaves on every peer. */

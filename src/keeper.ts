@@ -3,7 +3,8 @@
 import { applyLabel, describeOutcome, type ApplyOutcome, type ApplyRequest } from './apply.ts';
 import { readElectionFile } from './election.ts';
 import { claimOf, fenceAnnotation, fenceOwner, yieldsTo } from './group.ts';
-import type { KubeClient, Pod } from './kube.ts';
+import type { KubeClient } from './kube.ts';
+import type { Pod } from './pod.ts';
 import { labelValueFor, roleFor } from './labels.ts';
 import type { Logger } from './log.ts';
 import { watchFile, watchGroup, watchPod } from './watch.ts';

@@ -2,18 +2,12 @@
 
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { V1Pod } from '@kubernetes/client-node/dist/gen/models/V1Pod.js';
 import type { Credentials } from './credentials.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import type { Logger } from './log.ts';
+import type { MetadataPatch, Pod } from './pod.ts';
 import { retryAfterMs, withRetries, type RetryVerdict } from './retry.ts';
 
-/** A JSON merge patch of labels and annotations (null removes a key), optionally conditional on a resourceVersion. */
-export interface MetadataPatch {
-  metadata: { labels?: Record<string, string | null>; annotations?: Record<string, string | null>; resourceVersion?: string };
-}
-
-export type Pod = V1Pod;
 export const fieldManager = 'hab-pod-role';
 
 export interface KubeClientOptions {

@@ -1,7 +1,7 @@
 // `hab-pod-role status`: the group's pods and their roles, and whether exactly one of them leads.
 
 import { changedAtAnnotation, claimOf } from './group.ts';
-import type { Pod } from './kube.ts';
+import type { Pod } from './pod.ts';
 import type { LabelScheme } from './labels.ts';
 
 export interface StatusRow {

@@ -3,7 +3,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { groupMembers, type GroupSpec } from './group.ts';
-import { brief, type KubeClient, type Pod } from './kube.ts';
+import { brief, type KubeClient } from './kube.ts';
+import type { Pod } from './pod.ts';
 import type { PodIdentity } from './identity.ts';
 import type { Logger } from './log.ts';
 import { backoffDelay } from './retry.ts';

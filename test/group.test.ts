@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { claimOf, controllerOf, fenceOwner, groupMembers, planPromotion, yieldsTo } from '../src/group.ts';
-import type { Pod } from '../src/kube.ts';
+import type { Pod } from '../src/pod.ts';
 import { defaultLabelScheme } from '../src/labels.ts';
 
 function pod(name: string, { owner, role, rv = '1' }: { owner?: string; role?: string; rv?: string } = {}): Pod {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Pod } from '../src/kube.ts';
+import type { Pod } from '../src/pod.ts';
 import { defaultLabelScheme } from '../src/labels.ts';
 import { formatTable, leaderProblem, statusRows } from '../src/status.ts';
 
