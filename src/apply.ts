@@ -1,6 +1,5 @@
 // One pass of the data flow: election file -> role -> label plan -> at most two API calls.
 
-import { loadCredentials, type Credentials } from './credentials.ts';
 import { readElectionFile, type Election } from './election.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import { resolvePodIdentity, type PodIdentity } from './identity.ts';
@@ -270,25 +269,6 @@ function roleEvent(pod: Pod, reason: 'RolePromoted' | 'RoleDemoted' | 'RoleConte
 async function recordEvents(client: KubeClient, log: Logger, events: Record<string, unknown>[]): Promise<void> {
   const results = await Promise.allSettled(events.map((e) => client.createEvent(String((e.metadata as { namespace: string }).namespace), e)));
   for (const r of results) if (r.status === 'rejected') log.warn(`could not record an event: ${(r.reason as Error).message}`);
-}
-
-/** A client for one run: credentials found as the options say (and found again after a 401), the options' timeouts. */
-export async function connect(options: Pick<CommonOptions, 'kubeconfig' | 'timeout' | 'requestTimeout'>, serviceAccountDir: string, log: Logger): Promise<{ client: KubeClient; credentials: Credentials }> {
-  const inputs = { kubeconfig: options.kubeconfig, env: process.env, serviceAccountDir };
-  const credentials = await loadCredentials(inputs);
-  log.debug('credentials', { from: credentials.source, server: credentials.server });
-  return { credentials, client: openClient(credentials, () => loadCredentials(inputs), options, log) };
-}
-
-/** A client on credentials already in hand: `timeout` bounds each operation, `requestTimeout` each request (seconds). */
-export function openClient(credentials: Credentials, reload: () => Promise<Credentials>, options: { timeout: number; requestTimeout: number }, log: Logger): KubeClient {
-  return new KubeClient({
-    credentials,
-    reloadCredentials: reload,
-    timeoutSeconds: options.timeout,
-    requestTimeoutMs: options.requestTimeout * 1000,
-    log,
-  });
 }
 
 function planFor(labels: Record<string, string> | undefined, identity: PodIdentity, scheme: LabelScheme, to: string | null, force: boolean): LabelPlan {

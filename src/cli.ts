@@ -3,7 +3,8 @@
 import { writeSync } from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
-import { applyNewest, clientDryRun, connect, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
+import { applyNewest, clientDryRun, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
+import { connect } from './connect.ts';
 import { readElectionFile } from './election.ts';
 import { resolvePodIdentity } from './identity.ts';
 import { formatTable, leaderProblem, statusRows } from './status.ts';

@@ -1,9 +1,8 @@
-// What a request needs to reach the API server, in a form that can be handed from one process to another.
+// What a request needs to reach the API server, and a pod's own: its service account's token and CA.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ExitCode, HabPodRoleError } from './errors.ts';
+import { configError } from './errors.ts';
 
 export const defaultServiceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -33,40 +32,11 @@ export interface Credentials {
   handoff(): Promise<CredentialsHandoff>;
 }
 
-export interface CredentialInputs {
-  kubeconfig?: string | undefined;
-  env: Record<string, string | undefined>;
-  serviceAccountDir: string;
-  home?: string;
-}
-
-const configError = (message: string) => new HabPodRoleError(ExitCode.config, message);
-
-/**
- * An explicit kubeconfig (flag, then KUBECONFIG) wins; inside a pod the service account comes next,
- * so a stray ~/.kube/config in an image cannot redirect the tool to another cluster. The Kubernetes
- * client library is loaded only when a kubeconfig is used: a pod's hook never pays for it.
- */
-export async function loadCredentials(inputs: CredentialInputs): Promise<Credentials> {
-  const explicit = inputs.kubeconfig ?? inputs.env.KUBECONFIG;
-  if (explicit !== undefined && explicit.trim() !== '') {
-    const { fromKubeconfigFiles } = await import('./kubeconfig.ts');
-    return fromKubeconfigFiles(explicit.split(':').filter((f) => f !== ''), inputs.kubeconfig !== undefined ? '--kubeconfig' : 'KUBECONFIG');
-  }
-  if (inputs.env.KUBERNETES_SERVICE_HOST) return inCluster(inputs.env, inputs.serviceAccountDir);
-  const home = join(inputs.home ?? homedir(), '.kube', 'config');
-  if (existsSync(home)) {
-    const { fromKubeconfigFiles } = await import('./kubeconfig.ts');
-    return fromKubeconfigFiles([home], '~/.kube/config');
-  }
-  throw configError('No Kubernetes credentials found: run inside a pod with a service-account token mounted, or pass --kubeconfig (or set KUBECONFIG).');
-}
-
 /**
  * A pod's own credentials, read as client-node's loadFromCluster reads them (the same files, https
  * unless the port is 80, 8080 or 8001, brackets around an IPv6 host), and refused over plain http.
  */
-function inCluster(env: Record<string, string | undefined>, dir: string): Credentials {
+export function inCluster(env: Record<string, string | undefined>, dir: string): Credentials {
   const host = env.KUBERNETES_SERVICE_HOST!;
   const port = env.KUBERNETES_SERVICE_PORT;
   if (!port) throw configError('KUBERNETES_SERVICE_HOST is set but KUBERNETES_SERVICE_PORT is not; both come from the pod environment, so set both or pass --kubeconfig.');

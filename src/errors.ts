@@ -32,3 +32,4 @@ export class HabPodRoleError extends Error {
 
 export const usageError = (message: string) => new HabPodRoleError(ExitCode.usage, message);
 export const dataError = (message: string, cause?: unknown) => new HabPodRoleError(ExitCode.dataError, message, { cause });
+export const configError = (message: string, cause?: unknown) => new HabPodRoleError(ExitCode.config, message, { cause });

@@ -3,9 +3,7 @@
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import type { Credentials, CredentialsHandoff, ResolvedCredentials } from './credentials.ts';
-import { ExitCode, HabPodRoleError } from './errors.ts';
-
-const configError = (message: string) => new HabPodRoleError(ExitCode.config, message);
+import { configError } from './errors.ts';
 
 export function fromKubeconfigFiles(files: string[], source: string): Credentials {
   const kubeConfig = new KubeConfig();
@@ -15,7 +13,7 @@ export function fromKubeconfigFiles(files: string[], source: string): Credential
     try {
       layer.loadFromFile(file);
     } catch (error) {
-      throw new HabPodRoleError(ExitCode.config, `The kubeconfig ${file} cannot be read as a kubeconfig: ${firstLine(error)}.`, { cause: error });
+      throw configError(`The kubeconfig ${file} cannot be read as a kubeconfig: ${firstLine(error)}.`, error);
     }
     // Like kubectl, the first file that names a current context decides it.
     if (i === 0) kubeConfig.mergeConfig(layer);

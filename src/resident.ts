@@ -3,7 +3,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { credentialsFromHandoff } from './credentials.ts';
 import { keepLabel, type Keeper } from './keeper.ts';
-import { openClient } from './apply.ts';
+import { openClient } from './connect.ts';
 import type { KubeClient } from './kube.ts';
 import { createLogger } from './log.ts';
 import type { RunHandoff } from './run.ts';

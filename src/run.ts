@@ -1,6 +1,7 @@
 // `run`, first step, in a short-lived process: label the pod exactly as `apply` does, then hand the resident what it needs.
 
-import { applyLabel, applyNewest, connect, describeOutcome, prepareApply, type ApplyRequest } from './apply.ts';
+import { applyLabel, applyNewest, describeOutcome, prepareApply, type ApplyRequest } from './apply.ts';
+import { connect } from './connect.ts';
 import type { CredentialsHandoff } from './credentials.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import type { KubeClient } from './kube.ts';
