@@ -6,20 +6,17 @@ import { resolvePodIdentity, type PodIdentity } from './identity.ts';
 import { changedAtAnnotation, claimAnnotation, claimValue, fenceAnnotation, groupMembers, planPromotion, yieldsTo, type GroupSpec } from './group.ts';
 import { KubeClient, lostRace, statusOf } from './kube.ts';
 import type { MetadataPatch, Pod } from './pod.ts';
-import { ForeignLabelError, labelPatch, labelValueFor, planLabel, roleFor, type LabelPlan, type LabelScheme } from './labels.ts';
+import { ForeignLabelError, labelPatch, planLabel, type LabelPlan, type LabelScheme } from './labels.ts';
 import type { Logger } from './log.ts';
 import { backoffDelay } from './retry.ts';
-import { chooseLabelScheme, validateOptions, type CommonOptions, type DryRun } from './settings.ts';
+import { desiredLabel, overridesOf, validateOptions, type CommonOptions, type DesiredLabel, type DryRun, type Overrides } from './settings.ts';
 
 /** Everything a run decided before touching the network. */
-export interface ApplyRequest {
+export interface ApplyRequest extends DesiredLabel {
   configPath: string;
-  election: Election;
-  scheme: LabelScheme;
-  /** The label value the election asks for; null removes the key. */
-  value: string | null;
+  /** Flags and environment, kept to apply to a newer election file exactly as to the first. */
+  overrides: Overrides;
   identity: PodIdentity;
-  group: GroupSpec;
   dryRun: DryRun;
   force: boolean;
   serviceAccountDir: string;
@@ -41,18 +38,12 @@ export interface ApplyOutcome {
 /** Checks everything that can be checked without the network, so bad input changes nothing. */
 export function prepareApply(options: CommonOptions, log: Logger): ApplyRequest {
   const { configPath, dryRun, serviceAccountDir } = validateOptions(options);
-  const asked = readElection(configPath, options);
+  const overrides = overridesOf(options);
+  const asked = desiredLabel(readElectionFile(configPath), overrides, configPath);
   const identity = resolvePodIdentity(options, serviceAccountDir);
   log.debug('pod identity', { pod: identity.name, from: identity.nameSource, namespace: identity.namespace, namespace_from: identity.namespaceSource });
   log.debug('election', { ...asked.election, label: asked.value === null ? `${asked.scheme.key} removed` : `${asked.scheme.key}=${asked.value}` });
-  return { configPath, ...asked, identity, dryRun, force: options.force, serviceAccountDir };
-}
-
-/** What the election file asks of this pod: the election, the label scheme, the value, the group. */
-function readElection(configPath: string, options: CommonOptions): Pick<ApplyRequest, 'election' | 'scheme' | 'value' | 'group'> {
-  const file = readElectionFile(configPath);
-  const scheme = chooseLabelScheme(file.label, options, configPath);
-  return { election: file.election, scheme, value: labelValueFor(roleFor(file.election), scheme), group: { selector: options.groupSelector ?? file.group.selector } };
+  return { configPath, overrides, ...asked, identity, dryRun, force: options.force, serviceAccountDir };
 }
 
 /**
@@ -60,16 +51,16 @@ function readElection(configPath: string, options: CommonOptions): Pick<ApplyReq
  * something else. Two runs for one pod (an init and a reconfigure hook racing) both read after their
  * last write, so the run that writes last also reads last: the label ends as the newest file says.
  */
-export async function applyNewest(client: KubeClient, request: ApplyRequest, options: CommonOptions, log: Logger): Promise<{ outcome: ApplyOutcome; request: ApplyRequest }> {
+export async function applyNewest(client: KubeClient, request: ApplyRequest, log: Logger): Promise<{ outcome: ApplyOutcome; request: ApplyRequest }> {
   let requestsSent = 0;
   for (;;) {
     const outcome = await applyLabel(client, request, log);
     requestsSent += outcome.requestsSent;
     const settled = { outcome: { ...outcome, requestsSent }, request };
     if (request.dryRun !== 'none') return settled;
-    let newer: ReturnType<typeof readElection>;
+    let newer: DesiredLabel;
     try {
-      newer = readElection(request.configPath, options);
+      newer = desiredLabel(readElectionFile(request.configPath), request.overrides, request.configPath);
     } catch (error) {
       // The file was good a moment ago; a rewrite in progress gets its own hook run when it lands.
       log.warn(`the election file changed after labelling and cannot be read now; leaving the label as it was read: ${(error as Error).message}`);

@@ -12,7 +12,7 @@ import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
 import { prepareRun, type RunOptions } from './run.ts';
 import type { RbacOptions } from './rbac.ts';
-import { checkGroupSelectorOption, chooseLabelScheme, defaults, type CommonOptions } from './settings.ts';
+import { checkGroupSelectorOption, defaults, desiredLabel, type CommonOptions } from './settings.ts';
 
 
 function commonOptions(y: Argv) {
@@ -169,7 +169,7 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
   }
   const { client } = await connect(options, request.serviceAccountDir, log);
   try {
-    return (await applyNewest(client, request, options, log)).outcome;
+    return (await applyNewest(client, request, log)).outcome;
   } finally {
     client.close();
   }
@@ -179,9 +179,9 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
 async function status(options: CommonOptions & { output: 'table' | 'json' }, log: Logger): Promise<number> {
   const serviceAccountDir = options.serviceAccountDir ?? defaults.serviceAccountDir;
   checkGroupSelectorOption(options);
-  const file = options.config ? readElectionFile(options.config) : undefined;
-  const scheme = chooseLabelScheme(file?.label ?? {}, options, options.config ?? 'defaults');
-  const group = { selector: options.groupSelector ?? file?.group.selector };
+  // Without a file, the group and its label are as flags, environment and the defaults say.
+  const file = options.config ? readElectionFile(options.config) : { election: { leader: false, follower: false, finished: false }, label: {}, group: {} };
+  const { scheme, group } = desiredLabel(file, options, options.config ?? 'defaults');
   const identity = resolvePodIdentity(options, serviceAccountDir);
   const { client } = await connect(options, serviceAccountDir, log);
   try {

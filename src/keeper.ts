@@ -5,15 +5,16 @@ import { readElectionFile } from './election.ts';
 import { claimOf, fenceAnnotation, fenceOwner, yieldsTo } from './group.ts';
 import type { KubeClient } from './kube.ts';
 import type { Pod } from './pod.ts';
-import { labelValueFor, roleFor } from './labels.ts';
+import { roleFor } from './labels.ts';
 import type { Logger } from './log.ts';
+import { desiredLabel, labelValueFor } from './settings.ts';
 import { watchFile, watchGroup, watchPod } from './watch.ts';
 
 export interface Keeper {
   stop(): void;
 }
 
-type Target = Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
+type Target = Pick<ApplyRequest, 'configPath' | 'overrides' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
 
 /** How long a fence from a promotion not yet finished keeps a member from taking a free label: the promoter is about to. */
 const promotionInFlightMs = 1000;
@@ -105,13 +106,13 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
    */
   const fileChanged = async (): Promise<boolean> => {
     try {
-      const file = readElectionFile(start.configPath);
-      const next = labelValueFor(roleFor(file.election), scheme);
-      const { key, leader, follower } = file.label;
-      if ((key ?? scheme.key) !== scheme.key || (leader ?? scheme.leader) !== scheme.leader || (follower ?? scheme.follower) !== scheme.follower) {
+      const desired = desiredLabel(readElectionFile(start.configPath), start.overrides, start.configPath);
+      // The value the file asks for, written as the wrapper started: key, values and group stay until it restarts.
+      const next = labelValueFor(roleFor(desired.election), scheme);
+      if (JSON.stringify(desired.scheme) !== JSON.stringify(scheme)) {
         log.warn('the [label] table changed; the running wrapper keeps the key and values it started with until it restarts');
       }
-      election = file.election;
+      election = desired.election;
       if (next === value) return false;
       value = next;
       repairs = 0;

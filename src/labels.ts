@@ -125,11 +125,6 @@ export function roleFor(election: Election): Role | undefined {
   return undefined;
 }
 
-/** The label value for a role, or null when the key must be absent. */
-export function labelValueFor(role: Role | undefined, scheme: LabelScheme): string | null {
-  return role === undefined ? null : scheme[role];
-}
-
 /** A JSON merge patch that sets (or, with null, removes) one label and nothing else. */
 export interface LabelPatch {
   metadata: { labels: Record<string, string | null> };

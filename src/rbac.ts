@@ -23,7 +23,7 @@ export function rbacManifest(options: RbacOptions): string {
     throw usageError(`--service-account: "${options.serviceAccount}" is not a service account name (lower case letters, digits, '-' and '.', at most 253 characters).`);
   }
   // The same checks, defaults and messages as the label the tool writes.
-  const scheme = chooseLabelScheme({}, { ...options, timeout: 0, requestTimeout: 0, force: false }, 'defaults');
+  const scheme = chooseLabelScheme({}, options, 'defaults');
   const request = { namespace: options.namespace, serviceAccount: options.serviceAccount, scheme, policy: options.policy };
   return `# The objects hab-pod-role's pods need, as printed by: ${commandLine(request)}\n${toYaml(rbacObjects(request))}`;
 }

@@ -25,7 +25,7 @@ export interface RunHandoff {
   timeout: number;
   requestTimeout: number;
   /** Absent when the run could not even tell what to label (only with --start-on-label-error). */
-  target?: Pick<ApplyRequest, 'configPath' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
+  target?: Pick<ApplyRequest, 'configPath' | 'overrides' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
   credentials?: CredentialsHandoff;
 }
 
@@ -44,7 +44,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
     const connected = await connect(options, request.serviceAccountDir, log);
     client = connected.client;
     credentials = await connected.credentials.handoff();
-    const applied = await applyNewest(client, request, options, log);
+    const applied = await applyNewest(client, request, log);
     request = applied.request;
     log.info(describeOutcome(applied.outcome), { requests: applied.outcome.requestsSent });
   } catch (error) {
@@ -56,7 +56,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
   } finally {
     client?.close();
   }
-  const { configPath, identity, scheme, value, election, group } = request ?? {};
+  const { configPath, overrides, identity, scheme, value, election, group } = request ?? {};
   return {
     command,
     watch: options.watch,
@@ -64,7 +64,7 @@ export async function prepareRun(options: RunOptions, log: Logger): Promise<RunH
     verbose: options.verbose,
     timeout: options.timeout,
     requestTimeout: options.requestTimeout,
-    ...(request ? { target: { configPath: configPath!, identity: identity!, scheme: scheme!, value: value!, election: election!, group: group! } } : {}),
+    ...(request ? { target: { configPath: configPath!, overrides: overrides!, identity: identity!, scheme: scheme!, value: value!, election: election!, group: group! } } : {}),
     ...(credentials ? { credentials } : {}),
   };
 }

@@ -1,9 +1,10 @@
 // Complete and validate: flags, environment and the election file become the settings of one run.
 
 import { defaultServiceAccountDir } from './credentials.ts';
-import type { LabelOverrides } from './election.ts';
+import type { Election, ElectionFile, LabelOverrides } from './election.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
-import { defaultLabelScheme, labelKeyProblem, labelSelectorProblem, labelValueProblem, type LabelScheme } from './labels.ts';
+import type { GroupSpec } from './group.ts';
+import { defaultLabelScheme, labelKeyProblem, labelSelectorProblem, labelValueProblem, roleFor, type LabelScheme, type Role } from './labels.ts';
 
 export type DryRun = 'none' | 'client' | 'server';
 
@@ -65,7 +66,7 @@ const schemeFields = [
  * Defaults < the file's [label] table < environment < flags. A bad value is a usage error (64) when
  * a flag or variable gave it, a data error (65) when the file did, so the message points at the culprit.
  */
-export function chooseLabelScheme(fromFile: LabelOverrides, options: CommonOptions, file: string): LabelScheme {
+export function chooseLabelScheme(fromFile: LabelOverrides, options: Overrides, file: string): LabelScheme {
   const scheme = { ...defaultLabelScheme };
   for (const { field, flag, option, check } of schemeFields) {
     const flagValue = options[option];
@@ -84,4 +85,34 @@ export function chooseLabelScheme(fromFile: LabelOverrides, options: CommonOptio
     throw fromFlags ? usageError(`--leader-value/--follower-value: ${message}`) : new HabPodRoleError(ExitCode.dataError, `${file}: ${message}`);
   }
   return scheme;
+}
+
+/** What flags and environment say about the label and the group: taken once, when a run is prepared. */
+export type Overrides = Pick<CommonOptions, 'labelKey' | 'leaderValue' | 'followerValue' | 'groupSelector'>;
+
+export function overridesOf(options: Overrides): Overrides {
+  const { labelKey, leaderValue, followerValue, groupSelector } = options;
+  return { labelKey, leaderValue, followerValue, groupSelector };
+}
+
+/** What the pod should carry: the election, how the role is written, the value it asks for (null: no key), the group. */
+export interface DesiredLabel {
+  election: Election;
+  scheme: LabelScheme;
+  value: string | null;
+  group: GroupSpec;
+}
+
+/**
+ * The one step from a parsed election file to the desired label, used alike by `apply`, the resident
+ * keeper and `status`: the file's [label] and [group] under the overrides, the value its election asks for.
+ */
+export function desiredLabel(file: ElectionFile, overrides: Overrides, source: string): DesiredLabel {
+  const scheme = chooseLabelScheme(file.label, overrides, source);
+  return { election: file.election, scheme, value: labelValueFor(roleFor(file.election), scheme), group: { selector: overrides.groupSelector ?? file.group.selector } };
+}
+
+/** The label value for a role, or null when the key must be absent. */
+export function labelValueFor(role: Role | undefined, scheme: LabelScheme): string | null {
+  return role === undefined ? null : scheme[role];
 }

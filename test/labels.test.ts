@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Election } from '../src/election.ts';
-import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelSelectorProblem, labelValueFor, labelValueProblem, planLabel, roleFor } from '../src/labels.ts';
+import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelSelectorProblem, labelValueProblem, planLabel, roleFor } from '../src/labels.ts';
 import { matrix } from './support/matrix.ts';
 import { invalidSelectors, validSelectors } from './support/selectors.ts';
 
@@ -17,13 +17,6 @@ describe('roleFor: the label decision table', () => {
   ];
   it.each(cases)('%o -> %s', (election, role) => {
     expect(roleFor(election)).toBe(role);
-  });
-
-  it('maps roles through the label scheme, and no role to removal', () => {
-    const scheme = { key: 'x/role', leader: 'primary', follower: 'replica' };
-    expect(labelValueFor('leader', scheme)).toBe('primary');
-    expect(labelValueFor('follower', scheme)).toBe('replica');
-    expect(labelValueFor(undefined, scheme)).toBeNull();
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
-import { chooseLabelScheme, parseDryRun, validateOptions, type CommonOptions } from '../src/settings.ts';
+import { parseElectionFile } from '../src/election.ts';
+import { chooseLabelScheme, desiredLabel, labelValueFor, overridesOf, parseDryRun, validateOptions, type CommonOptions } from '../src/settings.ts';
 import { matrix } from './support/matrix.ts';
 
 const base: CommonOptions = { config: 'e.toml', timeout: 30, requestTimeout: 10, force: false };
@@ -60,5 +61,32 @@ describe('parseDryRun', () => {
   });
   it('rejects anything else', () => {
     expect(codeOf(() => parseDryRun('serverside'))).toBe(ExitCode.usage);
+  });
+});
+
+describe('desiredLabel: one step from a parsed election file to the label', () => {
+  it('maps roles through the label scheme, and no role to removal', () => {
+    const scheme = { key: 'x/role', leader: 'primary', follower: 'replica' };
+    expect(labelValueFor('leader', scheme)).toBe('primary');
+    expect(labelValueFor('follower', scheme)).toBe('replica');
+    expect(labelValueFor(undefined, scheme)).toBeNull();
+  });
+
+  it('applies the overrides to the file\'s [label] and [group], and the election to the value', () => {
+    const file = parseElectionFile('[election]\nleader = true\nfollower = false\nfinished = true\n[label]\nkey = "db-role"\nleader = "primary"\n[group]\nselector = "app=redis"\n', 'e.toml');
+    expect(desiredLabel(file, {}, 'e.toml')).toEqual({
+      election: { leader: true, follower: false, finished: true },
+      scheme: { key: 'db-role', leader: 'primary', follower: 'follower' },
+      value: 'primary',
+      group: { selector: 'app=redis' },
+    });
+    const flags = overridesOf({ ...base, labelKey: 'role', leaderValue: 'main', groupSelector: 'tier=db' });
+    expect(flags).toEqual({ labelKey: 'role', leaderValue: 'main', followerValue: undefined, groupSelector: 'tier=db' });
+    expect(desiredLabel(file, flags, 'e.toml')).toMatchObject({ scheme: { key: 'role', leader: 'main', follower: 'follower' }, value: 'main', group: { selector: 'tier=db' } });
+  });
+
+  it('asks for no key while an election runs', () => {
+    const file = parseElectionFile('[election]\nleader = true\nfollower = false\nfinished = false\n', 'e.toml');
+    expect(desiredLabel(file, {}, 'e.toml').value).toBeNull();
   });
 });
