@@ -6,7 +6,7 @@ import type { Credentials } from './credentials.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { MetadataPatch, Pod } from './pod.ts';
-import { retryAfterMs, withRetries, type RetryVerdict } from './retry.ts';
+import { retryAfterMs, StartupGrace, withRetries, type RetryVerdict } from './retry.ts';
 
 export const fieldManager = 'hab-pod-role';
 
@@ -61,10 +61,8 @@ export class KubeClient {
   private reloaded = false;
   private reloadDue = false;
   private closed = false;
-  /** Set once the server was unreachable or failing: if it then refuses, it may be one still starting. */
-  private sawServerDown = false;
-  /** Until when a refusal after an outage counts as the server's start-up (see `classify`). */
-  private startupGraceUntil: number | undefined;
+  /** After an outage, a refusal may be the server still starting (see `StartupGrace`). */
+  private readonly grace = new StartupGrace(startupGraceMs);
   private agent: https.Agent | undefined;
   private readonly options: KubeClientOptions;
   /** Epoch milliseconds: no request starts after it, and none outlives it. */
@@ -154,7 +152,8 @@ export class KubeClient {
     try {
       return await new Promise((resolve, reject) => {
         const req = https.request(url, { method: 'GET', headers, agent, signal: options.signal }, (res) => {
-          if (res.statusCode !== 200) {
+          if (res.statusCode === 200) this.grace.serverAnswered();
+          else {
             let body = '';
             res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
               const status = parseStatus(body);
@@ -222,13 +221,9 @@ export class KubeClient {
   private classify(error: unknown): RetryVerdict {
     if (this.closed || Date.now() >= this.deadline) return { retry: false };
     if (error instanceof ApiStatusError) {
-      if (isRefusal(error) && this.sawServerDown) {
-        // A restarted API server answers before its authentication and RBAC caches are filled, refusing
-        // everyone for a few seconds. A refusal right after an outage is retried for a while, not reported.
-        this.startupGraceUntil ??= Date.now() + startupGraceMs;
-        if (Date.now() < this.startupGraceUntil) return { retry: true };
-      }
-      if (error.status >= 500) this.sawServerDown = true;
+      // A refusal right after an outage is retried for a while, not reported.
+      if (isRefusal(error) && this.grace.covers(Date.now())) return { retry: true };
+      if (error.status >= 500) this.grace.serverDown();
       if (error.status === 401 && !this.reloaded) {
         // A rotated token: the file on disk is newer than the copy in memory. Re-read once, at once.
         this.reloaded = true;
@@ -239,7 +234,7 @@ export class KubeClient {
       return { retry: false };
     }
     if (!isTransient(error)) return { retry: false };
-    this.sawServerDown = true;
+    this.grace.serverDown();
     return { retry: true };
   }
 
@@ -295,7 +290,10 @@ export class KubeClient {
       },
     );
     this.options.log.debug('api response', { method, status, ms: Date.now() - started });
-    if (status >= 200 && status < 300) return body;
+    if (status >= 200 && status < 300) {
+      this.grace.serverAnswered();
+      return body;
+    }
     const parsed = parseStatus(body);
     const retryAfter = responseHeaders['retry-after'];
     throw new ApiStatusError(status, parsed.reason ?? httpReason(status), parsed.message ?? body.slice(0, 200), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);

@@ -50,3 +50,37 @@ export async function withRetries<T>(attempt: (attemptNumber: number) => Promise
     }
   }
 }
+
+/**
+ * A restarted API server answers before its authentication and RBAC caches are filled, refusing everyone
+ * for a few seconds. So after an outage, refusals are taken for that start-up for a while (from the first
+ * one on); an answer that gets through ends it, and every new outage starts it afresh.
+ */
+export class StartupGrace {
+  private down = false;
+  private until: number | undefined;
+  private readonly graceMs: number;
+
+  constructor(graceMs: number) {
+    this.graceMs = graceMs;
+  }
+
+  /** The server was unreachable or failing. */
+  serverDown(): void {
+    this.down = true;
+    this.until = undefined;
+  }
+
+  /** The server answered a request successfully: a refusal from now on is meant. */
+  serverAnswered(): void {
+    this.down = false;
+    this.until = undefined;
+  }
+
+  /** Whether a refusal at `now` may still be the start-up after an outage. */
+  covers(now: number): boolean {
+    if (!this.down) return false;
+    this.until ??= now + this.graceMs;
+    return now < this.until;
+  }
+}

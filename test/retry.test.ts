@@ -1,5 +1,6 @@
+// Retrying inside a deadline: the backoff, Retry-After, the retry loop and the start-up grace after an outage.
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, retryAfterMs, withRetries } from '../src/retry.ts';
+import { backoffDelay, retryAfterMs, StartupGrace, withRetries } from '../src/retry.ts';
 
 describe('backoffDelay', () => {
   it('grows exponentially up to the cap, scaled by jitter', () => {
@@ -62,5 +63,31 @@ describe('withRetries', () => {
       deadline: 1000 + 1000, baseDelayMs: 200, maxDelayMs: 5000, classify: () => ({ retry: true }), onDeadline: giveUp, random: () => 0.999, ...c,
     })).rejects.toThrow(/gave up after 3: Error: down/);
     expect(c.slept).toEqual([199, 399]);
+  });
+});
+
+describe('StartupGrace', () => {
+  it('covers refusals only after an outage, for the grace from the first refusal', () => {
+    const grace = new StartupGrace(10_000);
+    expect(grace.covers(0)).toBe(false);
+    grace.serverDown();
+    expect(grace.covers(1000)).toBe(true);
+    expect(grace.covers(10_999)).toBe(true);
+    expect(grace.covers(11_000)).toBe(false);
+  });
+
+  it('ends when the server answers, and starts afresh with every outage (not only the first)', () => {
+    const grace = new StartupGrace(10_000);
+    grace.serverDown();
+    expect(grace.covers(0)).toBe(true);
+    grace.serverAnswered();
+    expect(grace.covers(1000)).toBe(false);
+    grace.serverDown();
+    expect(grace.covers(60_000)).toBe(true);
+    expect(grace.covers(69_999)).toBe(true);
+    expect(grace.covers(70_000)).toBe(false);
+    // A refusal that outlasted one grace, then another outage: a new grace.
+    grace.serverDown();
+    expect(grace.covers(80_000)).toBe(true);
   });
 });
