@@ -227,7 +227,7 @@ function rolePatch(key: string, value: string | null, claim: string | null): Met
 function checkWritten(patched: Pod, key: string, to: string | null): void {
   const now = patched.metadata?.labels?.[key];
   if ((now ?? null) !== to) {
-    throw new HabPodRoleError(ExitCode.software, `The API server accepted the patch but the pod's label ${key} is ${now ?? 'absent'}, not ${to ?? 'absent'}; a mutating webhook may be rewriting it.`);
+    throw new HabPodRoleError(ExitCode.config, `The API server accepted the patch but the pod's label ${key} is ${now ?? 'absent'}, not ${to ?? 'absent'}; a mutating webhook may be rewriting it, so exempt the label key from it or choose another key.`);
   }
 }
 

@@ -191,7 +191,7 @@ async function status(options: CommonOptions & { output: 'table' | 'json' }, log
     const problem = leaderProblem(rows, scheme);
     if (!problem) return ExitCode.ok;
     log.error(problem);
-    return 1;
+    return ExitCode.notOneLeader;
   } finally {
     client.close();
   }

@@ -3,6 +3,8 @@
 /** Exit codes follow sysexits(3), so hooks and the Supervisor can tell failures apart. */
 export const ExitCode = {
   ok: 0,
+  /** `status` only: the group has no leader, several, or several members whose elections say they lead. */
+  notOneLeader: 1,
   /** The command line is wrong. */
   usage: 64,
   /** The election file (or a label in it) is wrong. */
@@ -13,8 +15,15 @@ export const ExitCode = {
   software: 70,
   /** The API server refused the credentials (401) or the request (403). */
   noPermission: 77,
-  /** No pod identity, no credentials, or they name a pod that does not exist. */
+  /**
+   * No pod identity, no credentials, or they name a pod that does not exist; or the cluster is set up
+   * against the label (a mutating webhook rewriting it).
+   */
   config: 78,
+  /** `run`: the service command cannot be executed (as a shell reports it). */
+  cannotExecute: 126,
+  /** `run`: the service command is not found (as a shell reports it). */
+  commandNotFound: 127,
 } as const;
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

@@ -3,6 +3,7 @@
 import { constants } from 'node:os';
 import { isSea } from 'node:sea';
 import { execa } from 'execa';
+import { ExitCode } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /** Every signal a process manager or terminal sends that Node can catch; each is passed on to the service. */
@@ -39,10 +40,10 @@ export function startService(command: string[], log: Logger): Service {
     if (typeof result.exitCode === 'number') return result.exitCode;
     if (result.code === 'ENOENT') {
       log.error(`Command not found: ${file}; check the command after -- and PATH.`);
-      return 127;
+      return ExitCode.commandNotFound;
     }
     log.error(`Cannot execute ${file} (${result.code ?? result.originalMessage}); check that it is an executable file.`);
-    return 126;
+    return ExitCode.cannotExecute;
   });
   return { pid: child.pid, exited };
 }
@@ -66,7 +67,7 @@ export async function runPrepareStep(argv: string[]): Promise<{ exitCode: number
   const signal = interrupted ?? result.signal;
   if (signal) return { exitCode: signalExitCode(signal), handoff: undefined };
   const handoff = String(result.stdio[3] ?? '');
-  return { exitCode: result.exitCode ?? 70, handoff: handoff === '' ? undefined : handoff };
+  return { exitCode: result.exitCode ?? ExitCode.software, handoff: handoff === '' ? undefined : handoff };
 }
 
 /**
