@@ -1,7 +1,7 @@
 // The command line: parses arguments, runs a command, and turns every failure into one sentence and an exit code.
 
 import { writeSync } from 'node:fs';
-import yargs, { type Argv } from 'yargs';
+import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
 import { applyNewest, clientDryRun, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
 import { connect } from './connect.ts';
@@ -10,9 +10,8 @@ import { resolvePodIdentity } from './identity.ts';
 import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
-import { prepareRun, type RunOptions } from './run.ts';
-import type { RbacOptions } from './rbac.ts';
-import { checkGroupSelectorOption, defaults, desiredLabel, type CommonOptions } from './settings.ts';
+import { prepareRun } from './run.ts';
+import { checkGroupSelectorOption, defaults, desiredLabel, parseSeconds, type CommonOptions } from './settings.ts';
 
 
 function commonOptions(y: Argv) {
@@ -26,58 +25,75 @@ function commonOptions(y: Argv) {
     .option('namespace', { alias: 'n', type: 'string', describe: "Pod's namespace [default: POD_NAMESPACE, else the service account's]" })
     .option('kubeconfig', { type: 'string', describe: 'Kubeconfig to use instead of in-cluster credentials [default: KUBECONFIG]' })
     .option('service-account-dir', { type: 'string', describe: `Directory with token, ca.crt, namespace [default: ${defaults.serviceAccountDir}]` })
-    .option('timeout', { type: 'number', default: defaults.timeoutSeconds, describe: 'Seconds to keep retrying the API server before giving up' })
-    .option('request-timeout', { type: 'number', default: defaults.requestTimeoutSeconds, describe: 'Seconds one API request may take' })
+    // Read by parseSeconds, not as type number: yargs would turn "abc" into NaN before a message could quote it.
+    .option('timeout', { coerce: (v: unknown) => parseSeconds('--timeout', v), default: defaults.timeoutSeconds, describe: 'Seconds to keep retrying the API server before giving up [number]' })
+    .option('request-timeout', { coerce: (v: unknown) => parseSeconds('--request-timeout', v), default: defaults.requestTimeoutSeconds, describe: 'Seconds one API request may take [number]' })
     .option('dry-run', { type: 'string', describe: 'client: print the patch, send nothing; server: have the API server validate it, persist nothing' })
     .option('force', { type: 'boolean', default: false, describe: 'Overwrite a role key that holds neither role value' })
     .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Say where identity and credentials came from, and each API request' })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' });
 }
 
-type Args = Record<string, unknown> & { logFormat: LogFormat; verbose: boolean };
+/** Parsed arguments, as far as logging goes: every command has --log-format, most --verbose. */
+type LogOptions = { [option: string]: unknown };
 
 interface Command {
   describe: string;
   options: (y: Argv) => Argv;
-  /** Runs the command with parsed arguments and its logger; resolves to the exit code. */
-  run: (args: Args, log: Logger) => Promise<number>;
+  /** Parses `y` with this command's options and runs it; `started` is told the parsed log options first. */
+  parseAndRun: (y: Argv, started: (args: LogOptions) => Logger) => Promise<number>;
+  /** The same, as a command of yargs' command tree (for --help and --version). */
+  register: (tree: Argv, name: string, ran: (exitCode: number) => void, started: (args: LogOptions) => Logger) => Argv;
+}
+
+/** A command whose `run` gets its arguments typed as its own options declare them. */
+function command<T>(describe: string, options: (y: Argv) => Argv<T>, run: (args: ArgumentsCamelCase<T>, log: Logger) => Promise<number>): Command {
+  return {
+    describe,
+    options,
+    parseAndRun: async (y, started) => {
+      const args = await options(y)
+        .check((parsed) => parsed._.length === 0 || `Unknown argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(', ')}`)
+        .parseAsync();
+      return run(args, started(args));
+    },
+    register: (tree, name, ran, started) =>
+      tree.command(name, describe, options, async (args) => {
+        ran(await run(args, started(args)));
+      }),
+  };
 }
 
 const commands: Record<string, Command> = {
-  apply: {
-    describe: 'Label this pod as the election file says, then exit',
-    options: (y) => commonOptions(y),
-    run: async (args, log) => {
-      const outcome = await apply(args as unknown as CommonOptions, log);
-      log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
-      return ExitCode.ok;
-    },
-  },
-  run: {
-    describe: 'Label this pod, then run the service (after --) and keep the label in step with the election',
-    options: (y) =>
+  apply: command('Label this pod as the election file says, then exit', commonOptions, async (args, log) => {
+    const outcome = await apply(args, log);
+    log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
+    return ExitCode.ok;
+  }),
+  run: command(
+    'Label this pod, then run the service (after --) and keep the label in step with the election',
+    (y) =>
       commonOptions(y)
         .usage('$0 run [options] -- <service> [args...]')
         .option('watch', { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' })
         .option('start-on-label-error', { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' }),
-    run: async (args, log) => {
+    async (args, log) => {
       // The resident `run` process starts this one with a pipe on this descriptor for the handoff (the
       // variable is outside the HAB_POD_ROLE_ prefix, which belongs to options).
       const fd = Number(process.env.HABPODROLE_HANDOFF_FD);
       if (!Number.isInteger(fd)) throw usageError('Put run first: hab-pod-role run [options] -- <service> [args...]');
-      writeSync(fd, JSON.stringify(await prepareRun(args as unknown as RunOptions, log)));
+      writeSync(fd, JSON.stringify(await prepareRun(args, log)));
       return ExitCode.ok;
     },
-  },
-  status: {
-    describe: "Show the group's pods and their roles; exit 1 unless exactly one leads",
-    options: (y) =>
-      commonOptions(y).option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' }),
-    run: (args, log) => status(args as unknown as CommonOptions & { output: 'table' | 'json' }, log),
-  },
-  rbac: {
-    describe: "Print what the tool's account needs in a namespace: ServiceAccount, Role, RoleBinding, and the admission policy that confines it",
-    options: (y) =>
+  ),
+  status: command(
+    "Show the group's pods and their roles; exit 1 unless exactly one leads",
+    (y) => commonOptions(y).option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' }),
+    (args, log) => status(args, log),
+  ),
+  rbac: command(
+    "Print what the tool's account needs in a namespace: ServiceAccount, Role, RoleBinding, and the admission policy that confines it",
+    (y) =>
       y
         .usage('$0 rbac [options] | kubectl apply -f -')
         .option('namespace', { alias: 'n', type: 'string', default: 'default', describe: 'Namespace of the pods' })
@@ -87,33 +103,26 @@ const commands: Record<string, Command> = {
         .option('follower-value', { type: 'string', describe: 'Label value for a follower [default: follower]' })
         .option('policy', { type: 'boolean', default: true, describe: 'Include the ValidatingAdmissionPolicy (--no-policy: RBAC only, for Kubernetes < 1.30)' })
         .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' }),
-    run: async (args) => {
+    async (args) => {
       // Loaded only here: hooks never pay for the manifests.
       const { rbacManifest } = await import('./rbac.ts');
-      process.stdout.write(rbacManifest(args as unknown as RbacOptions));
+      process.stdout.write(rbacManifest(args));
       return ExitCode.ok;
     },
-  },
+  ),
 };
 
 export async function main(argv: string[]): Promise<number> {
   // Until the arguments are parsed, a usage error is logged in the format the caller most likely asked for.
   let log: Logger = createLogger({ format: earlyLogFormat(argv), verbose: argv.includes('--verbose') || argv.includes('-v') });
-  const runWith = (command: Command) => (args: Args) => {
-    log = createLogger({ format: args.logFormat, verbose: args.verbose });
-    return command.run(args, log);
-  };
+  const started = (args: LogOptions) => (log = createLogger({ format: args.logFormat === 'json' ? 'json' : 'text', verbose: args.verbose === true }));
   try {
     const command = Object.hasOwn(commands, argv[0] ?? '') ? commands[argv[0]!]! : undefined;
     const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
     if (command && !ownArgs.some((a) => a === '--help' || a === '-h' || a === '--version')) {
       // What hooks do: parse just the named command's options. Going through yargs' command tree would lay
       // out the whole help text on every start (yargs caches it when a command handler runs), ~10 ms a hook never prints.
-      const args = await command
-        .options(parser(argv.slice(1), argv))
-        .check((parsed) => parsed._.length === 0 || `Unknown argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(', ')}`)
-        .parseAsync();
-      return await runWith(command)(args as unknown as Args);
+      return await command.parseAndRun(parser(argv.slice(1), argv), started);
     }
     if (!command && argv[0] !== undefined && !argv[0].startsWith('-')) throw usageError(`Unknown command: ${argv[0]}; name one of apply, run, status or rbac (see hab-pod-role --help).`);
     // Help, the version, or no command: the whole command tree, which yargs documents.
@@ -124,9 +133,7 @@ export async function main(argv: string[]): Promise<number> {
       .help()
       .alias('help', 'h');
     for (const [name, each] of Object.entries(commands)) {
-      tree = tree.command(name, each.describe, each.options, async (args) => {
-        exitCode = await runWith(each)(args as unknown as Args);
-      });
+      tree = each.register(tree, name, (code) => (exitCode = code), started);
     }
     await tree.demandCommand(1, 'Name a command: apply, run, status or rbac').parseAsync();
     return exitCode;
@@ -155,7 +162,9 @@ function parser(args: string[], argv: string[]): Argv {
       .help(false)
       .version(false)
       .fail((message, error) => {
-        throw error ?? new HabPodRoleError(ExitCode.usage, `${usageMessage(message, argv)}; see hab-pod-role --help.`);
+        // yargs passes on what a command threw, and re-throws what an option's coerce threw as its own YError (message only).
+        if (error && error.name !== 'YError') throw error;
+        throw new HabPodRoleError(ExitCode.usage, `${usageMessage(message ?? error!.message, argv)}; see hab-pod-role --help.`);
       })
   );
 }

@@ -43,6 +43,13 @@ export function validateOptions(options: CommonOptions): { configPath: string; d
   return { configPath: options.config, dryRun: parseDryRun(options.dryRun), serviceAccountDir: options.serviceAccountDir ?? defaults.serviceAccountDir };
 }
 
+/** A number of seconds as typed on the command line or in the environment; a usage error quotes what was typed. */
+export function parseSeconds(flag: string, typed: unknown): number {
+  const value = typeof typed === 'number' ? typed : typeof typed === 'string' && typed.trim() !== '' ? Number(typed) : Number.NaN;
+  if (!Number.isFinite(value) || value <= 0) throw usageError(`${flag} must be a positive number of seconds, not "${String(typed)}".`);
+  return value;
+}
+
 /** A bad --group-selector (or HAB_POD_ROLE_GROUP_SELECTOR) is a usage error, found before any request. */
 export function checkGroupSelectorOption(options: Pick<CommonOptions, 'groupSelector'>): void {
   const problem = options.groupSelector ? labelSelectorProblem(options.groupSelector) : undefined;
