@@ -16,6 +16,9 @@ export interface Election {
   finished: boolean;
 }
 
+/** What a member can be routable as. */
+export type Role = 'leader' | 'follower';
+
 /** The `[label]` table: each field overrides the default unless a flag or environment variable does. */
 export interface LabelOverrides {
   key?: string;
@@ -189,4 +192,16 @@ function describe(value: unknown): string {
   if (typeof value === 'object' && value !== null) return 'a table';
   if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
   return `${typeof value} ${String(value)}`;
+}
+
+/**
+ * The role this member should be routable as: only the winner of a finished election leads, and only
+ * a member of a finished election follows. Anything else (election running, no quorum, standalone
+ * topology) is neither, so no Service sends it traffic it cannot serve.
+ */
+export function roleFor(election: Election): Role | undefined {
+  if (!election.finished) return undefined;
+  if (election.leader) return 'leader';
+  if (election.follower) return 'follower';
+  return undefined;
 }

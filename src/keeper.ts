@@ -1,11 +1,10 @@
 // Keeps the pod's role label equal to what the newest good election file says, for as long as the service runs.
 
 import { applyLabel, describeOutcome, type ApplyOutcome, type ApplyRequest } from './apply.ts';
-import { readElectionFile } from './election.ts';
+import { readElectionFile, roleFor } from './election.ts';
 import { claimOf, fenceAnnotation, fenceOwner, yieldsTo } from './group.ts';
 import type { KubeClient } from './kube.ts';
 import type { Pod } from './pod.ts';
-import { roleFor } from './labels.ts';
 import type { Logger } from './log.ts';
 import { desiredLabel, labelValueFor } from './settings.ts';
 import { watchFile, watchGroup, watchPod } from './watch.ts';

@@ -1,6 +1,4 @@
-// Pure label logic: Kubernetes name and label syntax, the role an election result asks for, and the patch that applies it.
-
-import type { Election } from './election.ts';
+// Pure label logic: Kubernetes name and label syntax, how the role is written, and the patch that applies it.
 
 /** How the role is written on the pod. */
 export interface LabelScheme {
@@ -10,8 +8,6 @@ export interface LabelScheme {
 }
 
 export const defaultLabelScheme: LabelScheme = { key: 'role', leader: 'leader', follower: 'follower' };
-
-export type Role = 'leader' | 'follower';
 
 // Syntax as in k8s.io/apimachinery/pkg/util/validation (IsQualifiedName, IsValidLabelValue).
 const nameMaxLength = 63;
@@ -110,18 +106,6 @@ export function labelValueProblem(value: string): string | undefined {
   if (!namePattern.test(value)) {
     return `label value "${value}" must be letters, digits, '-', '_' or '.', starting and ending with a letter or digit`;
   }
-  return undefined;
-}
-
-/**
- * The role this member should be routable as: only the winner of a finished election leads, and only
- * a member of a finished election follows. Anything else (election running, no quorum, standalone
- * topology) is neither, so no Service sends it traffic it cannot serve.
- */
-export function roleFor(election: Election): Role | undefined {
-  if (!election.finished) return undefined;
-  if (election.leader) return 'leader';
-  if (election.follower) return 'follower';
   return undefined;
 }
 

@@ -1,10 +1,10 @@
 // Complete and validate: flags, environment and the election file become the settings of one run.
 
 import { defaultServiceAccountDir } from './credentials.ts';
-import type { Election, ElectionFile, LabelOverrides } from './election.ts';
+import { roleFor, type Election, type ElectionFile, type LabelOverrides, type Role } from './election.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import type { GroupSpec } from './group.ts';
-import { defaultLabelScheme, labelKeyProblem, labelSelectorProblem, labelValueProblem, roleFor, type LabelScheme, type Role } from './labels.ts';
+import { defaultLabelScheme, labelKeyProblem, labelSelectorProblem, labelValueProblem, type LabelScheme } from './labels.ts';
 
 export type DryRun = 'none' | 'client' | 'server';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { maxElectionFileBytes, parseElectionFile, readElectionFile } from '../src/election.ts';
+import { maxElectionFileBytes, parseElectionFile, readElectionFile, roleFor, type Election } from '../src/election.ts';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
 import { mutateElectionFile, seeded } from './support/random.ts';
 import { matrix } from './support/matrix.ts';
@@ -163,5 +163,21 @@ describe('parseElectionFile under random mutation', () => {
     matrix.inputs(rejected);
     // The mutations must mostly break the file, or the test would prove little.
     expect(rejected).toBeGreaterThan(1500);
+  });
+});
+
+describe('roleFor: the label decision table', () => {
+  const cases: [Election, 'leader' | 'follower' | undefined][] = [
+    [{ finished: true, leader: true, follower: false }, 'leader'],
+    [{ finished: true, leader: false, follower: true }, 'follower'],
+    // standalone topology: both flags stay false
+    [{ finished: true, leader: false, follower: false }, undefined],
+    // an election running or without quorum keeps the previous flags: they must not route traffic
+    [{ finished: false, leader: true, follower: false }, undefined],
+    [{ finished: false, leader: false, follower: true }, undefined],
+    [{ finished: false, leader: false, follower: false }, undefined],
+  ];
+  it.each(cases)('%o -> %s', (election, role) => {
+    expect(roleFor(election)).toBe(role);
   });
 });

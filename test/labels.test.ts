@@ -1,24 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Election } from '../src/election.ts';
-import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelSelectorProblem, labelValueProblem, planLabel, roleFor } from '../src/labels.ts';
+import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelSelectorProblem, labelValueProblem, planLabel } from '../src/labels.ts';
 import { matrix } from './support/matrix.ts';
 import { invalidSelectors, validSelectors } from './support/selectors.ts';
-
-describe('roleFor: the label decision table', () => {
-  const cases: [Election, 'leader' | 'follower' | undefined][] = [
-    [{ finished: true, leader: true, follower: false }, 'leader'],
-    [{ finished: true, leader: false, follower: true }, 'follower'],
-    // standalone topology: both flags stay false
-    [{ finished: true, leader: false, follower: false }, undefined],
-    // an election running or without quorum keeps the previous flags: they must not route traffic
-    [{ finished: false, leader: true, follower: false }, undefined],
-    [{ finished: false, leader: false, follower: true }, undefined],
-    [{ finished: false, leader: false, follower: false }, undefined],
-  ];
-  it.each(cases)('%o -> %s', (election, role) => {
-    expect(roleFor(election)).toBe(role);
-  });
-});
 
 describe('label key syntax', () => {
   it.each(['role', 'app.kubernetes-io_x', 'example.com/role', 'a', 'a.b-c/D_e.f', `${'a'.repeat(63)}`, `${'a'.repeat(253)}/r`])('accepts %s', (key) => {
