@@ -1,6 +1,5 @@
 // The command line: parses arguments, runs a command, and turns every failure into one sentence and an exit code.
 
-import { writeSync } from 'node:fs';
 import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
 import { applyNewest, clientDryRun, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
@@ -10,7 +9,7 @@ import { resolvePodIdentity } from './identity.ts';
 import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
-import { prepareRun } from './run.ts';
+import { run } from './run.ts';
 import { checkGroupSelectorOption, defaults, desiredLabel, parseSeconds, type CommonOptions } from './settings.ts';
 
 
@@ -77,14 +76,7 @@ const commands: Record<string, Command> = {
         .usage('$0 run [options] -- <service> [args...]')
         .option('watch', { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' })
         .option('start-on-label-error', { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' }),
-    async (args, log) => {
-      // The resident `run` process starts this one with a pipe on this descriptor for the handoff (the
-      // variable is outside the HAB_POD_ROLE_ prefix, which belongs to options).
-      const fd = Number(process.env.HABPODROLE_HANDOFF_FD);
-      if (!Number.isInteger(fd)) throw usageError('Put run first: hab-pod-role run [options] -- <service> [args...]');
-      writeSync(fd, JSON.stringify(await prepareRun(args, log)));
-      return ExitCode.ok;
-    },
+    (args, log) => run(args, log),
   ),
   status: command(
     "Show the group's pods and their roles; exit 1 unless exactly one leads",

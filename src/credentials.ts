@@ -15,21 +15,12 @@ export interface ResolvedCredentials {
   authorization?: string | undefined;
 }
 
-/** Everything another process needs to use the same credentials. */
-export interface CredentialsHandoff extends ResolvedCredentials {
-  server: string;
-  source: string;
-  /** In a pod: the projected token, re-read when the kubelet rotates it (then `authorization` is unset). */
-  tokenFile?: string | undefined;
-}
-
 export interface Credentials {
   server: string;
   /** Where they came from, for --verbose; never the secret itself. */
   source: string;
-  /** Resolves them for the next request: a rotated token file is read again. */
+  /** Resolves them for the next request: a rotated token file is read again, an exec plugin runs again when its token expires. */
   resolve(): Promise<ResolvedCredentials>;
-  handoff(): Promise<CredentialsHandoff>;
 }
 
 /**
@@ -47,19 +38,9 @@ export function inCluster(env: Record<string, string | undefined>, dir: string):
   }
   const scheme = ['80', '8080', '8001'].includes(port) ? 'http' : 'https';
   const server = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  return credentialsFromHandoff({ server, source: `service account in ${dir}`, ca: readFileSync(join(dir, 'ca.crt'), 'utf8'), tokenFile: join(dir, 'token') });
-}
-
-/** Credentials from a handoff, without loading a Kubernetes client library: what the resident `run` wrapper uses. */
-export function credentialsFromHandoff(handoff: CredentialsHandoff): Credentials {
-  const readToken = handoff.tokenFile ? tokenFileReader(handoff.tokenFile) : undefined;
-  const { server, source, tokenFile: _file, ...resolved } = handoff;
-  return {
-    server,
-    source,
-    resolve: async () => (readToken ? { ...resolved, authorization: `Bearer ${readToken()}` } : resolved),
-    handoff: async () => handoff,
-  };
+  const ca = readFileSync(join(dir, 'ca.crt'), 'utf8');
+  const readToken = tokenFileReader(join(dir, 'token'));
+  return { server, source: `service account in ${dir}`, resolve: async () => ({ ca, authorization: `Bearer ${readToken()}` }) };
 }
 
 /** Reads a token file again whenever it changed on disk (the kubelet swaps in a rotated token by renaming). */

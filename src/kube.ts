@@ -61,6 +61,7 @@ export class KubeClient {
   private reloaded = false;
   private reloadDue = false;
   private closed = false;
+  private readonly closing = new AbortController();
   /** After an outage, a refusal may be the server still starting (see `StartupGrace`). */
   private readonly grace = new StartupGrace(startupGraceMs);
   private agent: https.Agent | undefined;
@@ -192,11 +193,28 @@ export class KubeClient {
     }
   }
 
-  /** Closes kept-alive connections so the process can exit at once; requests under way fail without retrying. */
+  /**
+   * Closes kept-alive connections so the process can exit at once: requests under way fail without
+   * retrying, a retry waiting for its turn gives up now, and no new request starts.
+   */
   close(): void {
     this.closed = true;
+    this.closing.abort();
     this.agent?.destroy();
     this.agent = undefined;
+  }
+
+  /** Waits `ms` before a retry, or less if the client is closed meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.closing.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.closing.signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   private async call<T>(method: string, path: string, rule: Rule, payload?: { body: string; contentType: string }): Promise<T> {
@@ -207,6 +225,7 @@ export class KubeClient {
         baseDelayMs: 250,
         maxDelayMs: 5000,
         classify: (error) => this.classify(error),
+        sleep: (ms) => this.pause(ms),
         onRetry: (error, delayMs, attempt) =>
           log.warn(`${method} ${rule.resource} failed, retrying`, { attempt, in_ms: delayMs, error: brief(error) }),
         // A refusal that outlasted the start-up grace is reported as a refusal (77), not as unavailability.
@@ -240,6 +259,7 @@ export class KubeClient {
 
   /** Headers and a connection pool for the next request, with credentials resolved afresh (a rotated token is re-read). */
   private async prepare(): Promise<{ headers: Record<string, string>; agent: https.Agent }> {
+    if (this.closed) throw new Error('the client was closed before the request was sent');
     if (this.reloadDue) {
       this.reloadDue = false;
       this.credentials = await this.options.reloadCredentials();

@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
-import type { Credentials, CredentialsHandoff, ResolvedCredentials } from './credentials.ts';
+import type { Credentials, ResolvedCredentials } from './credentials.ts';
 import { configError } from './errors.ts';
 
 export function fromKubeconfigFiles(files: string[], source: string): Credentials {
@@ -41,15 +41,7 @@ function fromKubeConfig(kubeConfig: KubeConfig, server: string, source: string):
     const header = opts.headers?.Authorization;
     return { ca: text(opts.ca), cert: text(opts.cert), key: text(opts.key), servername: opts.servername, authorization: header === undefined ? undefined : String(header) };
   };
-  return {
-    server,
-    source,
-    resolve,
-    handoff: async (): Promise<CredentialsHandoff> => {
-      // The header as resolved now: an exec plugin or OIDC refresh cannot run in the resident process.
-      return { server, source, ...(await resolve()) };
-    },
-  };
+  return { server, source, resolve };
 }
 
 function firstLine(error: unknown): string {

@@ -1,12 +1,14 @@
-// `run`, first step, in a short-lived process: label the pod exactly as `apply` does, then hand the resident what it needs.
+// `hab-pod-role run`, shaped like tini's main: label the pod, start the service, keep the label while it runs, wait, return its status.
 
+import { setFlagsFromString } from 'node:v8';
 import { applyLabel, applyNewest, describeOutcome, prepareApply, type ApplyRequest } from './apply.ts';
 import { connect } from './connect.ts';
-import type { CredentialsHandoff } from './credentials.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
+import { keepLabel } from './keeper.ts';
 import type { KubeClient } from './kube.ts';
 import type { LogFormat, Logger } from './log.ts';
 import type { CommonOptions } from './settings.ts';
+import { holdSignals, signalExitCode, startService } from './spawn.ts';
 
 export interface RunOptions extends CommonOptions {
   watch: boolean;
@@ -16,57 +18,78 @@ export interface RunOptions extends CommonOptions {
   '--'?: (string | number)[];
 }
 
-/** What the resident wrapper is told, as JSON on a pipe: never through the environment, never in a file. */
-export interface RunHandoff {
-  command: string[];
-  watch: boolean;
-  logFormat: LogFormat;
-  verbose: boolean;
-  timeout: number;
-  requestTimeout: number;
-  /** Absent when the run could not even tell what to label (only with --start-on-label-error). */
-  target?: Pick<ApplyRequest, 'configPath' | 'overrides' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
-  credentials?: CredentialsHandoff;
-}
-
-export async function prepareRun(options: RunOptions, log: Logger): Promise<RunHandoff> {
+export async function run(options: RunOptions, log: Logger): Promise<number> {
   const command = (options['--'] ?? []).map(String);
   if (command.length === 0) {
     throw usageError('run needs the service command after --, as in: hab-pod-role run --config FILE -- redis-server /path/to/redis.config.');
   }
   if (options.dryRun !== undefined) throw usageError('--dry-run goes with apply; run always labels and starts the service.');
+  // This process waits beside the service for months and does little work when it wakes. V8's optimising
+  // compilers would still compile its hot paths after a few hundred elections, for ~13 MiB that never comes
+  // back (measured); the interpreter and baseline code are fast enough for a label write now and then.
+  setFlagsFromString('--no-opt');
+  setFlagsFromString('--no-maglev');
 
+  let client: KubeClient | undefined;
+  // Closing the client ends the requests under way and the retries still to come: the labelling stops.
+  const held = holdSignals(() => client?.close());
+  let labelled: Labelled;
+  try {
+    labelled = await label(options, log, (opened) => {
+      client = opened;
+      if (held.received()) opened.close();
+    }, () => held.received() !== undefined);
+  } catch (error) {
+    held.release();
+    const signal = held.received();
+    if (signal) return signalExitCode(signal);
+    throw error;
+  }
+  const signal = held.received();
+  if (signal) {
+    held.release();
+    client?.close();
+    return signalExitCode(signal);
+  }
+  // No await in between: a signal is either held above or forwarded to the service from here on.
+  const service = startService(command, log);
+  held.release();
+  const keeper = options.watch && client && labelled.request ? keepLabel(client, labelled.request, log) : undefined;
+  if (!keeper) client?.close();
+  const exitCode = await service.exited;
+  keeper?.stop();
+  client?.close();
+  return exitCode;
+}
+
+/** What labelling leaves for the keeper; no request when the run could not even tell what to label (--start-on-label-error). */
+interface Labelled {
+  request?: ApplyRequest;
+}
+
+/**
+ * Labels the pod exactly as `apply` does. With --start-on-label-error a failure is logged instead, after
+ * removing this pod's leader value if that can be done; `opened` is given the client as soon as there is one.
+ */
+async function label(options: RunOptions, log: Logger, opened: (client: KubeClient) => void, interrupted: () => boolean): Promise<Labelled> {
   let request: ApplyRequest | undefined;
-  let credentials: CredentialsHandoff | undefined;
   let client: KubeClient | undefined;
   try {
     request = prepareApply(options, log);
-    const connected = await connect(options, request.serviceAccountDir, log);
-    client = connected.client;
-    credentials = await connected.credentials.handoff();
+    client = (await connect(options, request.serviceAccountDir, log)).client;
+    opened(client);
     const applied = await applyNewest(client, request, log);
     request = applied.request;
     log.info(describeOutcome(applied.outcome), { requests: applied.outcome.requestsSent });
+    return { request };
   } catch (error) {
     // A usage error means the hook itself is wrong: starting the service would hide that.
-    if (!options.startOnLabelError || !(error instanceof HabPodRoleError) || error.exitCode === ExitCode.usage) throw error;
+    if (interrupted() || !options.startOnLabelError || !(error instanceof HabPodRoleError) || error.exitCode === ExitCode.usage) throw error;
     log.error(error.message);
     log.warn('starting the service anyway (--start-on-label-error)');
     if (client && request) await dropLeaderValue(client, request, log);
-  } finally {
-    client?.close();
+    return request ? { request } : {};
   }
-  const { configPath, overrides, identity, scheme, value, election, group } = request ?? {};
-  return {
-    command,
-    watch: options.watch,
-    logFormat: options.logFormat,
-    verbose: options.verbose,
-    timeout: options.timeout,
-    requestTimeout: options.requestTimeout,
-    ...(request ? { target: { configPath: configPath!, overrides: overrides!, identity: identity!, scheme: scheme!, value: value!, election: election!, group: group! } } : {}),
-    ...(credentials ? { credentials } : {}),
-  };
 }
 
 /**

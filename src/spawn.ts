@@ -1,7 +1,6 @@
 // The one module that spawns: runs the service as a well-behaved parent (like tini or dumb-init) and mirrors its exit.
 
 import { constants } from 'node:os';
-import { isSea } from 'node:sea';
 import { execa } from 'execa';
 import { ExitCode } from './errors.ts';
 import type { Logger } from './log.ts';
@@ -49,39 +48,29 @@ export function startService(command: string[], log: Logger): Service {
 }
 
 /**
- * Runs this program again with `argv` as the first step of `run`: it labels the pod and writes the
- * handoff JSON to fd 3. A signal that arrives meanwhile is passed on, and the service is never started.
+ * Until the service starts, the signals it would get are this process's own: the first one is noted and
+ * `onSignal` told (so the labelling stops), and `run` then ends as a process killed by it would (128 + n),
+ * never starting the service. Handlers, not the default action, also because PID 1 ignores signals without one.
  */
-export async function runPrepareStep(argv: string[]): Promise<{ exitCode: number; handoff: string | undefined }> {
-  const [file, ...args] = thisProgram();
-  const child = execa(file, [...args, ...argv], {
-    env: { HABPODROLE_HANDOFF_FD: '3' },
-    stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
-    reject: false,
-    forceKillAfterDelay: false,
-  });
-  let interrupted: NodeJS.Signals | undefined;
-  const stopForwarding = forwardSignals(child, (signal) => (interrupted ??= signal));
-  const result = await child;
-  stopForwarding();
-  const signal = interrupted ?? result.signal;
-  if (signal) return { exitCode: signalExitCode(signal), handoff: undefined };
-  const handoff = String(result.stdio[3] ?? '');
-  return { exitCode: result.exitCode ?? ExitCode.software, handoff: handoff === '' ? undefined : handoff };
-}
-
-/**
- * The command that starts this program again: Node with its options and this script, or, as a single
- * executable, just the executable (it is its own script; Node puts its argv[0] where a script would be).
- */
-function thisProgram(): [string, ...string[]] {
-  return isSea() ? [process.execPath] : [process.execPath, ...process.execArgv, process.argv[1]!];
+export function holdSignals(onSignal: (signal: NodeJS.Signals) => void): { received(): NodeJS.Signals | undefined; release(): void } {
+  let first: NodeJS.Signals | undefined;
+  const hold = (signal: NodeJS.Signals) => {
+    if (first !== undefined) return;
+    first = signal;
+    onSignal(signal);
+  };
+  for (const signal of forwardedSignals) process.on(signal, hold);
+  return {
+    received: () => first,
+    release: () => {
+      for (const signal of forwardedSignals) process.off(signal, hold);
+    },
+  };
 }
 
 /** Passes every signal in `forwardedSignals` that this process receives on to `child`, until the returned function is called. */
-function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean }, received?: (signal: NodeJS.Signals) => void): () => void {
+function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean }): () => void {
   const forward = (signal: NodeJS.Signals) => {
-    received?.(signal);
     try {
       child.kill(signal);
     } catch {
@@ -95,6 +84,6 @@ function forwardSignals(child: { kill(signal: NodeJS.Signals): boolean }, receiv
 }
 
 /** The status a shell reports for a process killed by `signal`. */
-function signalExitCode(signal: NodeJS.Signals): number {
+export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);
 }
