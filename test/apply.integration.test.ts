@@ -1,3 +1,5 @@
+// `apply` against the real API server: the label the election file asks for, the requests it takes, and each refusal in one sentence.
+
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

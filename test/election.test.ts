@@ -1,3 +1,5 @@
+// The election file: parsing and checks of the TOML the Supervisor renders, fuzzed, and the role each election result asks for.
+
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,5 @@
+// A promotion in a group on the real API server: demote before promote, Events and timestamps, groups by owner or selector.
+
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Owner } from '../tools/kube-admin.ts';

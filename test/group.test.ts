@@ -1,3 +1,5 @@
+// Pure group logic: membership, the writes of a promotion, fences, claims and who yields in a contest.
+
 import { describe, expect, it } from 'vitest';
 import { claimOf, controllerOf, fenceOwner, groupMembers, planPromotion, yieldsTo } from '../src/group.ts';
 import type { Pod } from '../src/pod.ts';

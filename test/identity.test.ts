@@ -1,3 +1,5 @@
+// Which pod this is: flags, the downward API and the container, in that order, and names Kubernetes would accept.
+
 import { describe, expect, it } from 'vitest';
 import { ExitCode } from '../src/errors.ts';
 import { choosePodIdentity } from '../src/identity.ts';

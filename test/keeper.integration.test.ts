@@ -1,3 +1,5 @@
+// `run --watch` on the real API server: following the election file, repairing drift, rotated tokens, missing RBAC, a server going away.
+
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,3 +1,5 @@
+// Pure label syntax: keys, values and selectors as Kubernetes checks them, and the plan and patch for one pod.
+
 import { describe, expect, it } from 'vitest';
 import { defaultLabelScheme, ForeignLabelError, labelKeyProblem, labelSelectorProblem, labelValueProblem, planLabel } from '../src/labels.ts';
 import { matrix } from './support/matrix.ts';

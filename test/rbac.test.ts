@@ -1,3 +1,5 @@
+// What `hab-pod-role rbac` prints: the README block, the example's file, and the policy's names, bindings and parameters.
+
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';

@@ -1,3 +1,5 @@
+// `run` with the real redis-server: started once labelled, stopped by a TERM to the group with its data saved.
+
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';

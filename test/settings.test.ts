@@ -1,3 +1,5 @@
+// Complete and validate: flag, environment and file precedence, dry-run and timeout values, and the desired label.
+
 import { describe, expect, it } from 'vitest';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
 import { parseElectionFile } from '../src/election.ts';

@@ -1,3 +1,5 @@
+// `run` as a parent, with fixture services: exit statuses, signals, PID 1, misbehaving services, and failures before the start.
+
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join, resolve } from 'node:path';

@@ -1,3 +1,5 @@
+// The status rows, the one-leader check and its messages, and the table.
+
 import { describe, expect, it } from 'vitest';
 import type { Pod } from '../src/pod.ts';
 import { defaultLabelScheme } from '../src/labels.ts';

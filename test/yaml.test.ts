@@ -1,3 +1,5 @@
+// The YAML writer: every kind of string reads back as written, comments sit above what they explain.
+
 import { loadAllYaml } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { commented, plain, toYaml } from '../src/yaml.ts';
