@@ -126,18 +126,17 @@ export class KubeClient {
   }
 
   /**
-   * Streams changes of pods from `resourceVersion` until the server ends the stream (after about
-   * `watchSeconds`) or `signal` aborts it: of one pod (`name`), or of those `labelSelector` picks (all of
-   * the namespace without one). Resolves with the last version seen, and `expired` when the server no
-   * longer has that version (410): the caller then reads afresh.
+   * Opens a watch of pods from `resourceVersion`, which the server ends after about `watchSeconds` and
+   * `signal` aborts: of one pod (`name`), or of those `labelSelector` picks (all of the namespace without
+   * one). Resolves with the stream of watch events (one JSON object a line) once the server accepted it;
+   * reading them is watch.ts's part.
    */
-  async watchPods(
+  async openWatch(
     namespace: string,
     which: { name: string } | { labelSelector: string | undefined },
     resourceVersion: string,
-    onChange: (pod: Pod, type: 'ADDED' | 'MODIFIED' | 'DELETED') => void,
     options: { signal: AbortSignal; watchSeconds: number },
-  ): Promise<{ resourceVersion: string; expired: boolean }> {
+  ): Promise<NodeJS.ReadableStream> {
     const rule: Rule = { verb: 'watch', resource: 'pods', namespace, ...('name' in which ? { name: which.name } : {}) };
     const selector: Record<string, string> = 'name' in which ? { fieldSelector: `metadata.name=${which.name}` } : which.labelSelector ? { labelSelector: which.labelSelector } : {};
     const query = new URLSearchParams({
@@ -147,43 +146,22 @@ export class KubeClient {
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(options.watchSeconds),
     });
-    const { headers, agent } = await this.prepare();
-    this.requestsSent++;
-    const url = new URL(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?${query}`, this.credentials.server);
     try {
+      const { headers, agent } = await this.prepare();
+      this.requestsSent++;
+      const url = new URL(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?${query}`, this.credentials.server);
       return await new Promise((resolve, reject) => {
         const req = https.request(url, { method: 'GET', headers, agent, signal: options.signal }, (res) => {
-          if (res.statusCode === 200) this.grace.serverAnswered();
-          else {
-            let body = '';
-            res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
-              const status = parseStatus(body);
-              reject(new ApiStatusError(res.statusCode ?? 0, status.reason ?? httpReason(res.statusCode ?? 0), status.message ?? body.slice(0, 200), undefined));
-            });
+          if (res.statusCode === 200) {
+            this.grace.serverAnswered();
+            resolve(res.setEncoding('utf8'));
             return;
           }
-          let version = resourceVersion;
-          let buffered = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            buffered += chunk;
-            for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
-              const line = buffered.slice(0, newline);
-              buffered = buffered.slice(newline + 1);
-              if (line.trim() === '') continue;
-              const event = JSON.parse(line) as { type: string; object: Pod & { code?: number; message?: string } };
-              if (event.type === 'ERROR') {
-                res.destroy();
-                if (event.object.code === 410) resolve({ resourceVersion: version, expired: true });
-                else reject(new ApiStatusError(event.object.code ?? 500, 'WatchError', event.object.message ?? 'watch error', undefined));
-                return;
-              }
-              version = event.object.metadata?.resourceVersion ?? version;
-              if (event.type === 'MODIFIED' || event.type === 'ADDED' || event.type === 'DELETED') onChange(event.object, event.type);
-            }
+          let body = '';
+          res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
+            const status = parseStatus(body);
+            reject(new ApiStatusError(res.statusCode ?? 0, status.reason ?? httpReason(res.statusCode ?? 0), status.message ?? body.slice(0, 200), undefined));
           });
-          res.on('end', () => resolve({ resourceVersion: version, expired: false }));
-          res.on('error', reject);
         });
         req.on('error', reject);
         req.end();

@@ -1,4 +1,4 @@
-// Notices change: the election file (rewritten in place or renamed over), and the pod or its group on the API server.
+// Notices change: the election file (rewritten in place or renamed over), and the pod or its group through API watches.
 
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
@@ -39,7 +39,7 @@ export function watchPod(client: KubeClient, identity: PodIdentity, onPod: (pod:
     const pod = await client.getPod(identity.namespace, identity.name);
     onPod(pod);
     return pod.metadata?.resourceVersion ?? '';
-  }, (version, signal) => client.watchPods(identity.namespace, { name: identity.name }, version, onPod, { signal, watchSeconds }));
+  }, async (version, signal) => readWatch(await client.openWatch(identity.namespace, { name: identity.name }, version, { signal, watchSeconds }), version, onPod));
 }
 
 /**
@@ -64,7 +64,7 @@ export function watchGroup(client: KubeClient, identity: PodIdentity, group: Gro
     for (const pod of list.items) pods.set(pod.metadata?.name ?? '', pod);
     report();
     return list.resourceVersion;
-  }, (version, signal) => client.watchPods(identity.namespace, { labelSelector: group.selector }, version, seen, { signal, watchSeconds }));
+  }, async (version, signal) => readWatch(await client.openWatch(identity.namespace, { labelSelector: group.selector }, version, { signal, watchSeconds }), version, seen));
 }
 
 /**
@@ -101,4 +101,64 @@ function follow(
   };
   void loop();
   return { stop: () => abort.abort() };
+}
+
+/** A watch event as the API server streams it: a change of an object, a bookmark, or an ERROR carrying a Status. */
+interface WatchEvent {
+  type: string;
+  object: Pod & { code?: number; message?: string };
+}
+
+/**
+ * Reads a watch's events (one JSON object a line, split anywhere across chunks) and reports each change of
+ * a pod. Resolves when the server ends the stream, with the last version seen, and `expired` when the
+ * server no longer has that version (410): the caller then reads afresh. Bookmarks only move the version.
+ */
+export function readWatch(
+  events: NodeJS.ReadableStream,
+  resourceVersion: string,
+  onChange: (pod: Pod, type: 'ADDED' | 'MODIFIED' | 'DELETED') => void,
+): Promise<{ resourceVersion: string; expired: boolean }> {
+  return new Promise((resolve, reject) => {
+    let version = resourceVersion;
+    let buffered = '';
+    let settled = false;
+    const settle = (outcome: { resourceVersion: string; expired: boolean } | Error) => {
+      if (settled) return;
+      settled = true;
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    events.on('data', (chunk: string | Buffer) => {
+      buffered += String(chunk);
+      for (let newline = buffered.indexOf('\n'); newline !== -1 && !settled; newline = buffered.indexOf('\n')) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (line.trim() === '') continue;
+        let event: WatchEvent;
+        try {
+          event = JSON.parse(line) as WatchEvent;
+        } catch {
+          settle(new Error(`the API server sent a watch event that is not JSON: ${line.slice(0, 80)}`));
+          destroy(events);
+          return;
+        }
+        if (event.type === 'ERROR') {
+          destroy(events);
+          settle(event.object.code === 410 ? { resourceVersion: version, expired: true } : new Error(`the API server ended the watch: ${event.object.message ?? 'watch error'} (${event.object.code ?? 'no code'})`));
+          return;
+        }
+        version = event.object.metadata?.resourceVersion ?? version;
+        if (event.type === 'MODIFIED' || event.type === 'ADDED' || event.type === 'DELETED') onChange(event.object, event.type);
+      }
+    });
+    events.on('end', () => settle({ resourceVersion: version, expired: false }));
+    events.on('error', (error: Error) => settle(error));
+    // Closed without an end: the connection dropped (or the watch was stopped).
+    events.on('close', () => settle(new Error('the watch connection closed before the API server ended it')));
+  });
+}
+
+function destroy(stream: NodeJS.ReadableStream): void {
+  (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
 }

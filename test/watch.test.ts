@@ -1,0 +1,91 @@
+// Noticing change without a cluster: watch events decoded from a stream, and the election file's directory watch.
+
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Pod } from '../src/pod.ts';
+import { readWatch, watchFile } from '../src/watch.ts';
+import { tempDir } from './support/election.ts';
+import { eventually } from './support/eventually.ts';
+
+const pod = (name: string, resourceVersion: string, role?: string): Pod => ({ metadata: { name, resourceVersion, labels: role ? { role } : {} } });
+const line = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
+
+describe('readWatch', () => {
+  it('reports each change, with lines split anywhere across chunks, and ends with the last version', async () => {
+    const events = new PassThrough();
+    const seen: string[] = [];
+    const done = readWatch(events, '10', (p, type) => seen.push(`${type} ${p.metadata?.name} ${p.metadata?.labels?.role ?? '-'}`));
+    const text = line('ADDED', pod('redis-0', '11', 'leader')) + '\n' + line('MODIFIED', pod('redis-0', '12')) + line('DELETED', pod('redis-1', '13'));
+    for (let i = 0; i < text.length; i += 7) events.write(text.slice(i, i + 7));
+    events.end();
+    expect(await done).toEqual({ resourceVersion: '13', expired: false });
+    expect(seen).toEqual(['ADDED redis-0 leader', 'MODIFIED redis-0 -', 'DELETED redis-1 -']);
+  });
+
+  it('takes a bookmark as a version only', async () => {
+    const events = new PassThrough();
+    const seen: string[] = [];
+    const done = readWatch(events, '10', (p) => seen.push(p.metadata?.name ?? ''));
+    events.end(line('BOOKMARK', { metadata: { resourceVersion: '42' } }));
+    expect(await done).toEqual({ resourceVersion: '42', expired: false });
+    expect(seen).toEqual([]);
+  });
+
+  it('says a version the server no longer has (410) is expired, so the caller reads afresh', async () => {
+    const events = new PassThrough();
+    const done = readWatch(events, '10', () => undefined);
+    events.write(line('MODIFIED', pod('redis-0', '11')));
+    events.write(line('ERROR', { kind: 'Status', code: 410, message: 'too old resource version: 10 (11)' }));
+    expect(await done).toEqual({ resourceVersion: '11', expired: true });
+  });
+
+  it('fails on another ERROR, on a line that is not JSON, and when the connection closes early', async () => {
+    const error = new PassThrough();
+    const failed = readWatch(error, '1', () => undefined);
+    error.write(line('ERROR', { kind: 'Status', code: 500, message: 'etcd is unhappy' }));
+    await expect(failed).rejects.toThrow('the API server ended the watch: etcd is unhappy (500)');
+
+    const garbage = new PassThrough();
+    const broken = readWatch(garbage, '1', () => undefined);
+    garbage.write('<html>\n');
+    await expect(broken).rejects.toThrow(/not JSON: <html>/);
+
+    const dropped = new PassThrough();
+    const cut = readWatch(dropped, '1', () => undefined);
+    dropped.write(line('MODIFIED', pod('redis-0', '2')));
+    dropped.destroy();
+    await expect(cut).rejects.toThrow('the watch connection closed before the API server ended it');
+  });
+});
+
+describe('watchFile', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir('watch');
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('notices the file rewritten in place and renamed over, and ignores its neighbours', async () => {
+    const path = join(dir, 'election.toml');
+    writeFileSync(path, 'a');
+    let changes = 0;
+    const watcher = watchFile(path, () => changes++, 20);
+    try {
+      writeFileSync(join(dir, 'other.toml'), 'x');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(changes).toBe(0);
+      for (const text of ['b', 'c', 'd']) writeFileSync(path, text);
+      await eventually(() => changes >= 1, { what: 'the rewrite noticed' });
+      // Settled: the burst is over, so a change from now on is the rename's.
+      await new Promise((r) => setTimeout(r, 100));
+      const before = changes;
+      writeFileSync(`${path}.new`, 'e');
+      renameSync(`${path}.new`, path);
+      await eventually(() => changes > before, { what: 'the rename noticed' });
+    } finally {
+      watcher.close();
+    }
+  });
+});
