@@ -50,11 +50,12 @@ export function prepareApply(options: CommonOptions, log: Logger): ApplyRequest 
  * Labels as `request` says, then reads the election file again and labels again while it asks for
  * something else. Two runs for one pod (an init and a reconfigure hook racing) both read after their
  * last write, so the run that writes last also reads last: the label ends as the newest file says.
+ * `deadline` (epoch ms) bounds all of it: after it, the label is left as last read.
  */
-export async function applyNewest(client: KubeClient, request: ApplyRequest, log: Logger): Promise<{ outcome: ApplyOutcome; request: ApplyRequest }> {
+export async function applyNewest(client: KubeClient, request: ApplyRequest, log: Logger, deadline: number): Promise<{ outcome: ApplyOutcome; request: ApplyRequest }> {
   let requestsSent = 0;
   for (;;) {
-    const outcome = await applyLabel(client, request, log);
+    const outcome = await applyLabel(client, request, log, deadline);
     requestsSent += outcome.requestsSent;
     const settled = { outcome: { ...outcome, requestsSent }, request };
     if (request.dryRun !== 'none') return settled;
@@ -67,7 +68,7 @@ export async function applyNewest(client: KubeClient, request: ApplyRequest, log
       return settled;
     }
     if (newer.value === request.value && JSON.stringify(newer.scheme) === JSON.stringify(request.scheme)) return settled;
-    if (client.deadlinePassed()) {
+    if (Date.now() >= deadline) {
       log.warn('the election file keeps changing; leaving the label as it was last read (the next hook run applies the newest)');
       return settled;
     }
@@ -89,8 +90,8 @@ export function clientDryRun(request: ApplyRequest): { text: string; outcome: Ap
  * Brings this pod's label to `value`. Following, or being routable as neither, concerns this pod alone:
  * GET it, PATCH it if it differs. Leading concerns the group: see `promote`.
  */
-export async function applyLabel(client: KubeClient, request: LabelRequest, log: Logger): Promise<ApplyOutcome> {
-  return request.value !== null && request.value === request.scheme.leader ? promote(client, request, log) : setOwnLabel(client, request, log);
+export async function applyLabel(client: KubeClient, request: LabelRequest, log: Logger, deadline: number): Promise<ApplyOutcome> {
+  return request.value !== null && request.value === request.scheme.leader ? promote(client, request, log, deadline) : setOwnLabel(client, request, log, deadline);
 }
 
 /**
@@ -101,20 +102,20 @@ export async function applyLabel(client: KubeClient, request: LabelRequest, log:
  */
 export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'> & { rivals?: 'demote' | 'yield' };
 
-async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logger): Promise<ApplyOutcome> {
+async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logger, deadline: number): Promise<ApplyOutcome> {
   const { identity, scheme, value: to, dryRun } = request;
   const sentBefore = client.requestsSent;
-  const pod = await client.getPod(identity.namespace, identity.name);
+  const pod = await client.getPod(identity.namespace, identity.name, deadline);
   const plan = planFor(pod.metadata?.labels, identity, scheme, to, request.force);
   // A member whose election no longer says it leads withdraws its claim, also when its label was taken already.
   const claimed = pod.metadata?.annotations?.[claimAnnotation] !== undefined;
   // A server dry run always sends the patch: proving the server (and RBAC) would accept it is its purpose.
   if (plan.patch || claimed || dryRun === 'server') {
     const patch = plan.patch || dryRun === 'server' ? rolePatch(scheme.key, to, null) : { metadata: { annotations: { [claimAnnotation]: null } } };
-    const patched = await client.patchPod(identity.namespace, identity.name, patch, { dryRun: dryRun === 'server' });
+    const patched = await client.patchPod(identity.namespace, identity.name, patch, { dryRun: dryRun === 'server', deadline });
     checkWritten(patched, scheme.key, to);
     if (plan.patch && plan.from === scheme.leader && dryRun === 'none') {
-      await recordEvents(client, log, [roleEvent(pod, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by this member: ${electionState(request.election)}`, identity)]);
+      await recordEvents(client, log, deadline, [roleEvent(pod, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by this member: ${electionState(request.election)}`, identity)]);
     }
   }
   return { identity, plan, dryRun, demoted: [], requestsSent: client.requestsSent - sentBefore };
@@ -126,28 +127,28 @@ async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logge
  * to this pod. A write that finds its pod changed since the list (409) starts the round again from a
  * fresh list; a demotion that cannot be made at all fails the run before this pod is promoted.
  */
-async function promote(client: KubeClient, request: LabelRequest, log: Logger): Promise<ApplyOutcome> {
+async function promote(client: KubeClient, request: LabelRequest, log: Logger, deadline: number): Promise<ApplyOutcome> {
   const { identity, scheme, dryRun } = request;
   const sentBefore = client.requestsSent;
-  const write = { dryRun: dryRun === 'server' };
+  const write = { dryRun: dryRun === 'server', deadline };
   // Demotions made in a round that then lost a race still happened: they are reported and recorded.
   const demoted = new Map<string, Pod>();
   const demotionEvents = () =>
     [...demoted.values()].map((m) => roleEvent(m, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by pod ${identity.namespace}/${identity.name}, which the election made leader`, identity));
   for (let round = 1; ; round++) {
     try {
-      const { self, members } = await readGroup(client, identity, request.group);
+      const { self, members } = await readGroup(client, identity, request.group, deadline);
       const plan = planFor(self.metadata?.labels, identity, scheme, scheme.leader, request.force);
       const holder = request.rivals === 'yield' && dryRun === 'none' ? yieldsTo(members, self, scheme) : undefined;
       if (holder !== undefined) {
-        const contestRecorded = await recordYield(client, request, self, members.find((m) => m.metadata?.name === holder)!, log);
+        const contestRecorded = await recordYield(client, request, self, members.find((m) => m.metadata?.name === holder)!, log, deadline);
         return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, yieldedTo: holder, contestRecorded };
       }
       const promotion = planPromotion(members, identity.name, scheme);
       if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
         // Another run for this pod (a racing hook, or the resident) finished the promotion after this one
         // demoted someone: this run still owes the record of its demotions.
-        if (dryRun === 'none') await recordEvents(client, log, demotionEvents());
+        if (dryRun === 'none') await recordEvents(client, log, deadline, demotionEvents());
         return { identity, plan, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
       }
       // A fence value never repeats, so even a member with nothing to change gets a new resourceVersion.
@@ -172,14 +173,14 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
       }, write);
       checkWritten(patched, scheme.key, scheme.leader);
       if (dryRun === 'none') {
-        await recordEvents(client, log, [
+        await recordEvents(client, log, deadline, [
           ...(plan.patch ? [roleEvent(self, 'RolePromoted', `${scheme.key}=${scheme.leader} set by this member: ${electionState(request.election)}`, identity)] : []),
           ...demotionEvents(),
         ]);
       }
       return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader, claimValue(self)) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
     } catch (error) {
-      if (!lostRace(error) || client.deadlinePassed()) throw error;
+      if (!lostRace(error) || Date.now() >= deadline) throw error;
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
       // In a failover the usual cause is the old leader removing its own label at the same moment: worth
       // retrying at once. Two members promoting against each other need the random, growing gap to part.
@@ -189,9 +190,9 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger): 
 }
 
 /** This pod and the members of its group, from one LIST (plus a GET if a selector leaves this pod out). */
-export async function readGroup(client: KubeClient, identity: PodIdentity, group: GroupSpec): Promise<{ self: Pod; members: Pod[] }> {
-  const pods = await client.listPods(identity.namespace, group.selector);
-  const self = pods.find((p) => p.metadata?.name === identity.name) ?? (await client.getPod(identity.namespace, identity.name));
+export async function readGroup(client: KubeClient, identity: PodIdentity, group: GroupSpec, deadline: number): Promise<{ self: Pod; members: Pod[] }> {
+  const pods = await client.listPods(identity.namespace, group.selector, deadline);
+  const self = pods.find((p) => p.metadata?.name === identity.name) ?? (await client.getPod(identity.namespace, identity.name, deadline));
   const members = groupMembers(pods, self, group);
   return { self, members: members.some((m) => m.metadata?.name === identity.name) ? members : [...members, self] };
 }
@@ -202,14 +203,14 @@ export async function readGroup(client: KubeClient, identity: PodIdentity, group
  * Only this pod is written (its claim annotation, conditional on the version just listed): a 409 starts
  * the caller's round again.
  */
-async function recordYield(client: KubeClient, request: LabelRequest, self: Pod, holder: Pod, log: Logger): Promise<boolean> {
+async function recordYield(client: KubeClient, request: LabelRequest, self: Pod, holder: Pod, log: Logger, deadline: number): Promise<boolean> {
   const { identity, scheme } = request;
   const claim = claimValue(self);
   if (self.metadata?.annotations?.[claimAnnotation] === claim) return false;
-  await client.patchPod(identity.namespace, identity.name, { metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', annotations: { [claimAnnotation]: claim } } }, { dryRun: false });
+  await client.patchPod(identity.namespace, identity.name, { metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', annotations: { [claimAnnotation]: claim } } }, { dryRun: false, deadline });
   const other = `pod ${identity.namespace}/${holder.metadata?.name}`;
   const me = `pod ${identity.namespace}/${identity.name}`;
-  await recordEvents(client, log, [
+  await recordEvents(client, log, deadline, [
     roleEvent(self, 'RoleContested', `Leadership is contested: the election of this member says it leads, and so does the election of ${other}, which carries ${scheme.key}=${scheme.leader} since a promotion took it from this member; this member waits, and takes the label back when ${other} no longer carries it.`, identity, 'Warning'),
     roleEvent(holder, 'RoleContested', `Leadership is contested: the election of ${me} says it leads too; it waits until this pod no longer carries ${scheme.key}=${scheme.leader}.`, identity, 'Warning'),
   ]);
@@ -257,8 +258,8 @@ function roleEvent(pod: Pod, reason: 'RolePromoted' | 'RoleDemoted' | 'RoleConte
 }
 
 /** Events are a record for people, not part of the protocol: a failure is logged, never fatal. */
-async function recordEvents(client: KubeClient, log: Logger, events: Record<string, unknown>[]): Promise<void> {
-  const results = await Promise.allSettled(events.map((e) => client.createEvent(String((e.metadata as { namespace: string }).namespace), e)));
+async function recordEvents(client: KubeClient, log: Logger, deadline: number, events: Record<string, unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(events.map((e) => client.createEvent(String((e.metadata as { namespace: string }).namespace), e, deadline)));
   for (const r of results) if (r.status === 'rejected') log.warn(`could not record an event: ${(r.reason as Error).message}`);
 }
 

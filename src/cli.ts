@@ -170,7 +170,7 @@ async function apply(options: CommonOptions, log: Logger): Promise<ApplyOutcome>
   }
   const { client } = await connect(options, request.serviceAccountDir, log);
   try {
-    return (await applyNewest(client, request, log)).outcome;
+    return (await applyNewest(client, request, log, client.deadline())).outcome;
   } finally {
     client.close();
   }
@@ -186,7 +186,7 @@ async function status(options: CommonOptions & { output: 'table' | 'json' }, log
   const identity = resolvePodIdentity(options, serviceAccountDir);
   const { client } = await connect(options, serviceAccountDir, log);
   try {
-    const { members } = await readGroup(client, identity, group);
+    const { members } = await readGroup(client, identity, group, client.deadline());
     const rows = statusRows(members, scheme);
     process.stdout.write(options.output === 'json' ? `${JSON.stringify({ key: scheme.key, pods: rows }, null, 2)}\n` : formatTable(rows, scheme));
     const problem = leaderProblem(rows, scheme);

@@ -83,10 +83,9 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
           scheduleFreeCheck(wait);
           continue;
         }
-        client.renewDeadline();
         try {
           // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
-          const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals }, log);
+          const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals }, log, client.deadline());
           claimsApplied = claim;
           report(outcome, reason);
         } catch (error) {

@@ -58,7 +58,6 @@ export class KubeClient {
   /** Requests sent, retries included: the figure the benchmarks and --verbose report. */
   requestsSent = 0;
   private credentials: Credentials;
-  private reloaded = false;
   private reloadDue = false;
   private closed = false;
   private readonly closing = new AbortController();
@@ -66,41 +65,36 @@ export class KubeClient {
   private readonly grace = new StartupGrace(startupGraceMs);
   private agent: https.Agent | undefined;
   private readonly options: KubeClientOptions;
-  /** Epoch milliseconds: no request starts after it, and none outlives it. */
-  private deadline = 0;
 
   constructor(options: KubeClientOptions) {
     this.options = options;
     this.credentials = options.credentials;
-    this.renewDeadline();
     if (!this.credentials.server.startsWith('https://')) {
       throw new HabPodRoleError(ExitCode.config, `The API server address ${this.credentials.server} is not https; hab-pod-role only talks to a verified API server over TLS.`);
     }
   }
 
-  /** Starts the --timeout budget (or a shorter one) afresh, for the next operation of a long-running process. */
-  renewDeadline(seconds = this.options.timeoutSeconds): void {
-    this.deadline = Date.now() + seconds * 1000;
-    this.reloaded = false;
+  /**
+   * The deadline of an operation starting now: --timeout (or `seconds`) from now, in epoch milliseconds.
+   * Every call takes one; no request of the call starts after it, and none outlives it.
+   */
+  deadline(seconds = this.options.timeoutSeconds): number {
+    return Date.now() + seconds * 1000;
   }
 
-  deadlinePassed(): boolean {
-    return Date.now() >= this.deadline;
-  }
-
-  getPod(namespace: string, name: string): Promise<Pod> {
-    return this.call('GET', podPath(namespace, name), { verb: 'get', resource: 'pods', namespace, name });
+  getPod(namespace: string, name: string, deadline: number): Promise<Pod> {
+    return this.call('GET', podPath(namespace, name), { verb: 'get', resource: 'pods', namespace, name }, deadline);
   }
 
   /** Pods of a namespace, narrowed by a label selector if one is given. */
-  async listPods(namespace: string, labelSelector?: string): Promise<Pod[]> {
-    return (await this.listPodsAt(namespace, labelSelector)).items;
+  async listPods(namespace: string, labelSelector: string | undefined, deadline: number): Promise<Pod[]> {
+    return (await this.listPodsAt(namespace, labelSelector, deadline)).items;
   }
 
   /** The same, with the list's resourceVersion: a watch from it misses no change after the list. */
-  async listPodsAt(namespace: string, labelSelector?: string): Promise<{ items: Pod[]; resourceVersion: string }> {
+  async listPodsAt(namespace: string, labelSelector: string | undefined, deadline: number): Promise<{ items: Pod[]; resourceVersion: string }> {
     const query = labelSelector ? `?${new URLSearchParams({ labelSelector })}` : '';
-    const list = await this.call<{ items?: Pod[]; metadata?: { resourceVersion?: string } }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, { verb: 'list', resource: 'pods', namespace });
+    const list = await this.call<{ items?: Pod[]; metadata?: { resourceVersion?: string } }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods${query}`, { verb: 'list', resource: 'pods', namespace }, deadline);
     return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
   }
 
@@ -108,18 +102,18 @@ export class KubeClient {
    * One JSON merge patch of a pod's metadata; with `dryRun` the server validates it and persists nothing.
    * A `metadata.resourceVersion` in the patch makes it conditional: it fails with a conflict if the pod changed.
    */
-  patchPod(namespace: string, name: string, patch: MetadataPatch, options: { dryRun: boolean }): Promise<Pod> {
+  patchPod(namespace: string, name: string, patch: MetadataPatch, options: { dryRun: boolean; deadline: number }): Promise<Pod> {
     const query = new URLSearchParams({ fieldManager });
     if (options.dryRun) query.set('dryRun', 'All');
-    return this.call('PATCH', `${podPath(namespace, name)}?${query}`, { verb: 'patch', resource: 'pods', namespace, name }, {
+    return this.call('PATCH', `${podPath(namespace, name)}?${query}`, { verb: 'patch', resource: 'pods', namespace, name }, options.deadline, {
       body: JSON.stringify(patch),
       contentType: 'application/merge-patch+json',
     });
   }
 
   /** Records an Event (what `kubectl describe pod` shows). */
-  async createEvent(namespace: string, event: Record<string, unknown>): Promise<void> {
-    await this.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { verb: 'create', resource: 'events', namespace }, {
+  async createEvent(namespace: string, event: Record<string, unknown>, deadline: number): Promise<void> {
+    await this.call('POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { verb: 'create', resource: 'events', namespace }, deadline, {
       body: JSON.stringify(event),
       contentType: 'application/json',
     });
@@ -195,14 +189,16 @@ export class KubeClient {
     });
   }
 
-  private async call<T>(method: string, path: string, rule: Rule, payload?: { body: string; contentType: string }): Promise<T> {
+  private async call<T>(method: string, path: string, rule: Rule, deadline: number, payload?: { body: string; contentType: string }): Promise<T> {
     const { log } = this.options;
+    // A 401 is retried at once with credentials read again, once per call.
+    const reload = { done: false };
     try {
-      const text = await withRetries(() => this.send(method, path, payload), {
-        deadline: this.deadline,
+      const text = await withRetries(() => this.send(method, path, deadline, payload), {
+        deadline,
         baseDelayMs: 250,
         maxDelayMs: 5000,
-        classify: (error) => this.classify(error),
+        classify: (error) => this.classify(error, deadline, reload),
         sleep: (ms) => this.pause(ms),
         onRetry: (error, delayMs, attempt) =>
           log.warn(`${method} ${rule.resource} failed, retrying`, { attempt, in_ms: delayMs, error: brief(error) }),
@@ -211,19 +207,19 @@ export class KubeClient {
       });
       return JSON.parse(text) as T;
     } catch (error) {
-      throw this.explain(error, rule);
+      throw this.explain(error, rule, deadline);
     }
   }
 
-  private classify(error: unknown): RetryVerdict {
-    if (this.closed || Date.now() >= this.deadline) return { retry: false };
+  private classify(error: unknown, deadline: number, reload: { done: boolean }): RetryVerdict {
+    if (this.closed || Date.now() >= deadline) return { retry: false };
     if (error instanceof ApiStatusError) {
       // A refusal right after an outage is retried for a while, not reported.
       if (isRefusal(error) && this.grace.covers(Date.now())) return { retry: true };
       if (error.status >= 500) this.grace.serverDown();
-      if (error.status === 401 && !this.reloaded) {
+      if (error.status === 401 && !reload.done) {
         // A rotated token: the file on disk is newer than the copy in memory. Re-read once, at once.
-        this.reloaded = true;
+        reload.done = true;
         this.reloadDue = true;
         return { retry: true, notBeforeMs: 0 };
       }
@@ -259,9 +255,9 @@ export class KubeClient {
     return { headers, agent: this.agent };
   }
 
-  private async send(method: string, path: string, payload?: { body: string; contentType: string }): Promise<string> {
+  private async send(method: string, path: string, deadline: number, payload?: { body: string; contentType: string }): Promise<string> {
     const { headers, agent } = await this.prepare();
-    const remaining = this.deadline - Date.now();
+    const remaining = deadline - Date.now();
     const timeoutMs = Math.max(1, Math.min(this.options.requestTimeoutMs, remaining));
     const url = new URL(path, this.credentials.server);
     if (payload) headers['Content-Type'] = payload.contentType;
@@ -306,7 +302,7 @@ export class KubeClient {
   }
 
   /** Turns whatever ended a call into the one sentence (and exit code) the user sees. */
-  private explain(error: unknown, rule: Rule): HabPodRoleError {
+  private explain(error: unknown, rule: Rule, deadline?: number): HabPodRoleError {
     if (error instanceof HabPodRoleError) return error;
     const pod = `pod "${rule.name}" in namespace "${rule.namespace}"`;
     const what = rule.name === undefined ? `${rule.resource} in namespace "${rule.namespace}"` : pod;
@@ -368,7 +364,7 @@ export class KubeClient {
         { cause: error },
       );
     }
-    if ((!this.closed && isTransient(error)) || this.deadlinePassed()) return this.unavailable(error);
+    if ((!this.closed && isTransient(error)) || (deadline !== undefined && Date.now() >= deadline)) return this.unavailable(error);
     return new HabPodRoleError(ExitCode.software, `Unexpected failure talking to the API server: ${brief(error)}.`, { cause: error });
   }
 }

@@ -78,7 +78,7 @@ async function label(options: RunOptions, log: Logger, opened: (client: KubeClie
     request = prepareApply(options, log);
     client = (await connect(options, request.serviceAccountDir, log)).client;
     opened(client);
-    const applied = await applyNewest(client, request, log);
+    const applied = await applyNewest(client, request, log, client.deadline());
     request = applied.request;
     log.info(describeOutcome(applied.outcome), { requests: applied.outcome.requestsSent });
     return { request };
@@ -99,8 +99,7 @@ async function label(options: RunOptions, log: Logger, opened: (client: KubeClie
 async function dropLeaderValue(client: KubeClient, request: ApplyRequest, log: Logger): Promise<void> {
   if (request.value === request.scheme.leader) return;
   try {
-    client.renewDeadline(5);
-    const outcome = await applyLabel(client, { ...request, value: null, dryRun: 'none' }, log);
+    const outcome = await applyLabel(client, { ...request, value: null, dryRun: 'none' }, log, client.deadline(5));
     if (outcome.plan.from === request.scheme.leader) log.warn(describeOutcome(outcome));
   } catch (error) {
     log.error(`could not remove this pod's leader value either: ${(error as Error).message}`);

@@ -35,8 +35,8 @@ export function watchFile(path: string, onChange: () => void, debounceMs: number
  * and every fresh read is reported too, so a change missed while disconnected is still noticed.
  */
 export function watchPod(client: KubeClient, identity: PodIdentity, onPod: (pod: Pod) => void, log: Logger, watchSeconds = 300): { stop(): void } {
-  return follow(client, `pod ${identity.namespace}/${identity.name}`, log, async () => {
-    const pod = await client.getPod(identity.namespace, identity.name);
+  return follow(`pod ${identity.namespace}/${identity.name}`, log, async () => {
+    const pod = await client.getPod(identity.namespace, identity.name, client.deadline());
     onPod(pod);
     return pod.metadata?.resourceVersion ?? '';
   }, async (version, signal) => readWatch(await client.openWatch(identity.namespace, { name: identity.name }, version, { signal, watchSeconds }), version, onPod));
@@ -58,8 +58,8 @@ export function watchGroup(client: KubeClient, identity: PodIdentity, group: Gro
     else pods.set(pod.metadata?.name ?? '', pod);
     report();
   };
-  return follow(client, `the group of pod ${identity.namespace}/${identity.name}`, log, async () => {
-    const list = await client.listPodsAt(identity.namespace, group.selector);
+  return follow(`the group of pod ${identity.namespace}/${identity.name}`, log, async () => {
+    const list = await client.listPodsAt(identity.namespace, group.selector, client.deadline());
     pods.clear();
     for (const pod of list.items) pods.set(pod.metadata?.name ?? '', pod);
     report();
@@ -73,7 +73,6 @@ export function watchGroup(client: KubeClient, identity: PodIdentity, group: Gro
  * (then it retries with backoff).
  */
 function follow(
-  client: KubeClient,
   what: string,
   log: Logger,
   read: () => Promise<string>,
@@ -83,7 +82,6 @@ function follow(
   const loop = async () => {
     for (let failures = 0; !abort.signal.aborted; ) {
       try {
-        client.renewDeadline();
         let version = await read();
         for (;;) {
           const result = await stream(version, abort.signal);
