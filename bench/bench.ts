@@ -193,6 +193,10 @@ try {
     rss.bareHttps.push(sample(bareHttps.pid!).rssKb);
   }
   const after = { wrapper: sample(wrapperPid), bare: sample(bare.pid!) };
+  // What the wrapper costs the machine beyond pages it shares (the node binary, with other Node processes).
+  const rollup = readFileSync(`/proc/${wrapperPid}/smaps_rollup`, 'utf8');
+  const rollupKb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? NaN);
+  const wrapperMemory = { pss: rollupKb('Pss'), private: rollupKb('Private_Clean') + rollupKb('Private_Dirty'), anonymous: rollupKb('Anonymous') };
   bare.kill();
   bareHttps.kill();
   for (const w of wrappers) process.kill(-w.pid!, 'SIGTERM');
@@ -297,6 +301,7 @@ try {
   report('|---|---|---|');
   report(`| the same wrapper before the ${failovers} failovers of section 2 | ${mib(rssBeforeFailoversKb)} | |`);
   report(`| \`hab-pod-role run --watch\` (file watch and pod watch open), after the failovers | ${mib(quantile(rss.wrapper, 0.5))} | ${after.wrapper.cpuTicks - before.wrapper.cpuTicks} ticks (${((after.wrapper.cpuTicks - before.wrapper.cpuTicks) * 10).toFixed(0)} ms) |`);
+  report(`| the same wrapper from /proc/PID/smaps_rollup at the end: PSS / private / anonymous | ${mib(wrapperMemory.pss)} / ${mib(wrapperMemory.private)} / ${mib(wrapperMemory.anonymous)} | |`);
   report(`| bare \`node -e 'setInterval(...)'\` | ${mib(quantile(rss.bare, 0.5))} | ${after.bare.cpuTicks - before.bare.cpuTicks} ticks |`);
   report('| `exec` of the service (apply from hooks) | 0 | 0 |');
   report(`| bare node with \`node:https\` loaded (the floor for anything talking TLS) | ${mib(quantile(rss.bareHttps, 0.5))} | |`);
