@@ -3,9 +3,9 @@
 import { readElectionFile, type Election } from './election.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import { resolvePodIdentity, type PodIdentity } from './identity.ts';
-import { changedAtAnnotation, claimAnnotation, claimValue, fenceAnnotation, groupMembers, planPromotion, yieldsTo, type GroupSpec } from './group.ts';
+import { claimAnnotation, claimValue, groupMembers, ownLabelWrite, planPromotion, promotionWrites, yieldsTo, type GroupSpec, type PodWrite } from './group.ts';
 import { KubeClient, lostRace, statusOf } from './kube.ts';
-import type { MetadataPatch, Pod } from './pod.ts';
+import type { Pod } from './pod.ts';
 import { ForeignLabelError, labelPatch, planLabel, type LabelPlan, type LabelScheme } from './labels.ts';
 import type { Logger } from './log.ts';
 import { backoffDelay } from './retry.ts';
@@ -29,6 +29,8 @@ export interface ApplyOutcome {
   /** Other members that lost a stale leader value to this run. */
   demoted: string[];
   requestsSent: number;
+  /** The writes sent, exactly as sent (own pod and peers, with their preconditions); none for a client dry run. */
+  writes: PodWrite[];
   /** The member this one left the leader value with, though its own election says it leads (see `yieldsTo`). */
   yieldedTo?: string;
   /** Whether this run found that contest new, and recorded it (the claim on its pod, RoleContested Events). */
@@ -82,7 +84,7 @@ export function clientDryRun(request: ApplyRequest): { text: string; outcome: Ap
   const patch = labelPatch(request.scheme.key, request.value);
   return {
     text: `${JSON.stringify({ namespace: request.identity.namespace, pod: request.identity.name, patch })}\n`,
-    outcome: { identity: request.identity, plan: { key: request.scheme.key, from: undefined, to: request.value, patch }, dryRun: 'client', demoted: [], requestsSent: 0 },
+    outcome: { identity: request.identity, plan: { key: request.scheme.key, from: undefined, to: request.value, patch }, dryRun: 'client', demoted: [], requestsSent: 0, writes: [] },
   };
 }
 
@@ -102,30 +104,30 @@ export async function applyLabel(client: KubeClient, request: LabelRequest, log:
  */
 export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'> & { rivals?: 'demote' | 'yield' };
 
+/** Following, or routable as neither: GET this pod, plan its one write (if any), send it. */
 async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logger, deadline: number): Promise<ApplyOutcome> {
   const { identity, scheme, value: to, dryRun } = request;
   const sentBefore = client.requestsSent;
   const pod = await client.getPod(identity.namespace, identity.name, deadline);
   const plan = planFor(pod.metadata?.labels, identity, scheme, to, request.force);
-  // A member whose election no longer says it leads withdraws its claim, also when its label was taken already.
-  const claimed = pod.metadata?.annotations?.[claimAnnotation] !== undefined;
   // A server dry run always sends the patch: proving the server (and RBAC) would accept it is its purpose.
-  if (plan.patch || claimed || dryRun === 'server') {
-    const patch = plan.patch || dryRun === 'server' ? rolePatch(scheme.key, to, null) : { metadata: { annotations: { [claimAnnotation]: null } } };
-    const patched = await client.patchPod(identity.namespace, identity.name, patch, { dryRun: dryRun === 'server', deadline });
+  const write = ownLabelWrite(pod, scheme, to, plan.patch !== undefined || dryRun === 'server', new Date().toISOString());
+  if (write) {
+    const patched = await client.patchPod(identity.namespace, write.pod, write.patch, { dryRun: dryRun === 'server', deadline });
     checkWritten(patched, scheme.key, to);
     if (plan.patch && plan.from === scheme.leader && dryRun === 'none') {
       await recordEvents(client, log, deadline, [roleEvent(pod, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by this member: ${electionState(request.election)}`, identity)]);
     }
   }
-  return { identity, plan, dryRun, demoted: [], requestsSent: client.requestsSent - sentBefore };
+  return { identity, plan, dryRun, demoted: [], requestsSent: client.requestsSent - sentBefore, writes: write ? [write] : [] };
 }
 
 /**
- * Makes this pod leader, demote before promote: one LIST of the group, then a conditional write to every
- * other member (a stale leader loses the leader value, the others get a fence), then a conditional write
- * to this pod. A write that finds its pod changed since the list (409) starts the round again from a
- * fresh list; a demotion that cannot be made at all fails the run before this pod is promoted.
+ * Makes this pod leader, demote before promote, in rounds of list, plan, send: one LIST of the group;
+ * the writes (`promotionWrites`); a conditional write to every other member (a stale leader loses the
+ * leader value, the others get a fence), then one to this pod. A write that finds its pod changed since
+ * the list (409) starts the round again from a fresh list; a demotion that cannot be made at all fails
+ * the run before this pod is promoted.
  */
 async function promote(client: KubeClient, request: LabelRequest, log: Logger, deadline: number): Promise<ApplyOutcome> {
   const { identity, scheme, dryRun } = request;
@@ -141,36 +143,29 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger, d
       const plan = planFor(self.metadata?.labels, identity, scheme, scheme.leader, request.force);
       const holder = request.rivals === 'yield' && dryRun === 'none' ? yieldsTo(members, self, scheme) : undefined;
       if (holder !== undefined) {
-        const contestRecorded = await recordYield(client, request, self, members.find((m) => m.metadata?.name === holder)!, log, deadline);
-        return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, yieldedTo: holder, contestRecorded };
+        const claim = await recordYield(client, request, self, members.find((m) => m.metadata?.name === holder)!, log, deadline);
+        return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: claim ? [claim] : [], yieldedTo: holder, contestRecorded: claim !== undefined };
       }
       const promotion = planPromotion(members, identity.name, scheme);
       if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
         // Another run for this pod (a racing hook, or the resident) finished the promotion after this one
         // demoted someone: this run still owes the record of its demotions.
         if (dryRun === 'none') await recordEvents(client, log, deadline, demotionEvents());
-        return { identity, plan, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
+        return { identity, plan, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: [] };
       }
       // A fence value never repeats, so even a member with nothing to change gets a new resourceVersion.
       const fence = `${identity.name}/${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-      await Promise.all(promotion.peers.map(async (peer) => {
+      const writes = promotionWrites(promotion, self, scheme, fence, new Date().toISOString());
+      await Promise.all(writes.peers.map(async (peer) => {
         try {
-          await client.patchPod(identity.namespace, peer.name, {
-            metadata: {
-              resourceVersion: peer.resourceVersion,
-              annotations: { [fenceAnnotation]: fence, ...(peer.demote ? { [changedAtAnnotation]: new Date().toISOString() } : {}) },
-              ...(peer.demote ? { labels: { [scheme.key]: null } } : {}),
-            },
-          }, write);
-          if (peer.demote) demoted.set(peer.name, members.find((m) => m.metadata?.name === peer.name)!);
+          await client.patchPod(identity.namespace, peer.pod, peer.patch, write);
+          if (peer.demotes) demoted.set(peer.pod, members.find((m) => m.metadata?.name === peer.pod)!);
         } catch (error) {
           // A member deleted since the list carries no label and can promote nothing: it needs no fence.
           if (statusOf(error) !== 404) throw error;
         }
       }));
-      const patched = await client.patchPod(identity.namespace, identity.name, {
-        metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', ...rolePatch(scheme.key, scheme.leader, claimValue(self)).metadata },
-      }, write);
+      const patched = await client.patchPod(identity.namespace, writes.self.pod, writes.self.patch, write);
       checkWritten(patched, scheme.key, scheme.leader);
       if (dryRun === 'none') {
         await recordEvents(client, log, deadline, [
@@ -178,7 +173,7 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger, d
           ...demotionEvents(),
         ]);
       }
-      return { identity, plan: { ...plan, patch: plan.patch ?? rolePatch(scheme.key, scheme.leader, claimValue(self)) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore };
+      return { identity, plan: { ...plan, patch: plan.patch ?? labelPatch(scheme.key, scheme.leader) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: [...writes.peers, writes.self] };
     } catch (error) {
       if (!lostRace(error) || Date.now() >= deadline) throw error;
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
@@ -199,30 +194,23 @@ export async function readGroup(client: KubeClient, identity: PodIdentity, group
 
 /**
  * Records on this pod that its election says it leads while `holder` carries the label, and, the first
- * time for that holder's promotion, a RoleContested Event on both pods. Says whether it was the first time.
- * Only this pod is written (its claim annotation, conditional on the version just listed): a 409 starts
- * the caller's round again.
+ * time for that holder's promotion, a RoleContested Event on both pods. Returns the write when it was the
+ * first time. Only this pod is written (its claim annotation, conditional on the version just listed): a
+ * 409 starts the caller's round again.
  */
-async function recordYield(client: KubeClient, request: LabelRequest, self: Pod, holder: Pod, log: Logger, deadline: number): Promise<boolean> {
+async function recordYield(client: KubeClient, request: LabelRequest, self: Pod, holder: Pod, log: Logger, deadline: number): Promise<PodWrite | undefined> {
   const { identity, scheme } = request;
   const claim = claimValue(self);
-  if (self.metadata?.annotations?.[claimAnnotation] === claim) return false;
-  await client.patchPod(identity.namespace, identity.name, { metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', annotations: { [claimAnnotation]: claim } } }, { dryRun: false, deadline });
+  if (self.metadata?.annotations?.[claimAnnotation] === claim) return undefined;
+  const write: PodWrite = { pod: identity.name, patch: { metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', annotations: { [claimAnnotation]: claim } } } };
+  await client.patchPod(identity.namespace, write.pod, write.patch, { dryRun: false, deadline });
   const other = `pod ${identity.namespace}/${holder.metadata?.name}`;
   const me = `pod ${identity.namespace}/${identity.name}`;
   await recordEvents(client, log, deadline, [
     roleEvent(self, 'RoleContested', `Leadership is contested: the election of this member says it leads, and so does the election of ${other}, which carries ${scheme.key}=${scheme.leader} since a promotion took it from this member; this member waits, and takes the label back when ${other} no longer carries it.`, identity, 'Warning'),
     roleEvent(holder, 'RoleContested', `Leadership is contested: the election of ${me} says it leads too; it waits until this pod no longer carries ${scheme.key}=${scheme.leader}.`, identity, 'Warning'),
   ]);
-  return true;
-}
-
-/**
- * Sets (or, with null, removes) the role label and stamps the time of the change. `claim` is the claim
- * annotation's new value: set with the leader value, removed with any other.
- */
-function rolePatch(key: string, value: string | null, claim: string | null): MetadataPatch & { metadata: { labels: Record<string, string | null> } } {
-  return { metadata: { labels: { [key]: value }, annotations: { [changedAtAnnotation]: new Date().toISOString(), [claimAnnotation]: claim } } };
+  return write;
 }
 
 function checkWritten(patched: Pod, key: string, to: string | null): void {

@@ -1,6 +1,6 @@
 // Pure logic of a service group: who belongs to it, the writes that make a member leader without a second one, and who yields.
 
-import type { Pod } from './pod.ts';
+import type { MetadataPatch, Pod } from './pod.ts';
 import type { LabelScheme } from './labels.ts';
 
 /** Annotations the tool writes: when the role last changed, and the fence a promotion leaves on every peer. */
@@ -99,4 +99,53 @@ export function yieldsTo(members: Pod[], self: Pod, scheme: LabelScheme): string
   const holder = members.find((p) => p.metadata?.name !== self.metadata?.name && p.metadata?.labels?.[scheme.key] === scheme.leader);
   if (!holder) return undefined;
   return serving(holder) || !serving(self) ? holder.metadata?.name : undefined;
+}
+
+/** One write as it is sent: the pod and the merge patch (a resourceVersion in it makes the write conditional). */
+export interface PodWrite {
+  pod: string;
+  patch: MetadataPatch;
+  /** A peer's write that removes its leader value. */
+  demotes?: boolean;
+}
+
+/**
+ * Sets (or, with null, removes) the role label and stamps `now` as the time of the change. `claim` is the
+ * claim annotation's new value: set with the leader value, removed with any other.
+ */
+export function rolePatch(key: string, value: string | null, claim: string | null, now: string): MetadataPatch {
+  return { metadata: { labels: { [key]: value }, annotations: { [changedAtAnnotation]: now, [claimAnnotation]: claim } } };
+}
+
+/**
+ * The write that brings this pod to `to` when it does not lead (follows, or is routable as neither), or
+ * undefined when nothing needs sending. `relabel` says the label differs (or a server dry run wants the
+ * patch checked anyway); a pod that no longer leads also withdraws its claim, even when its label was taken already.
+ */
+export function ownLabelWrite(pod: Pod, scheme: LabelScheme, to: string | null, relabel: boolean, now: string): PodWrite | undefined {
+  const name = pod.metadata?.name ?? '';
+  if (relabel) return { pod: name, patch: rolePatch(scheme.key, to, null, now) };
+  if (pod.metadata?.annotations?.[claimAnnotation] !== undefined) return { pod: name, patch: { metadata: { annotations: { [claimAnnotation]: null } } } };
+  return undefined;
+}
+
+/**
+ * The writes of one promotion round, in the order they are sent: every peer of `planPromotion` gets the
+ * round's `fence` (a stale leader also loses the leader value and gets the time stamp), then this pod
+ * gets the leader value and its claim. Each is conditional on the version listed.
+ */
+export function promotionWrites(promotion: ReturnType<typeof planPromotion>, self: Pod, scheme: LabelScheme, fence: string, now: string): { peers: PodWrite[]; self: PodWrite } {
+  const peers = promotion.peers.map((peer): PodWrite => ({
+    pod: peer.name,
+    demotes: peer.demote,
+    patch: {
+      metadata: {
+        resourceVersion: peer.resourceVersion,
+        annotations: { [fenceAnnotation]: fence, ...(peer.demote ? { [changedAtAnnotation]: now } : {}) },
+        ...(peer.demote ? { labels: { [scheme.key]: null } } : {}),
+      },
+    },
+  }));
+  const own = rolePatch(scheme.key, scheme.leader, claimValue(self), now);
+  return { peers, self: { pod: self.metadata?.name ?? '', patch: { metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', ...own.metadata } } } };
 }

@@ -1,7 +1,7 @@
 // Pure group logic: membership, the writes of a promotion, fences, claims and who yields in a contest.
 
 import { describe, expect, it } from 'vitest';
-import { claimOf, controllerOf, fenceOwner, groupMembers, planPromotion, yieldsTo } from '../src/group.ts';
+import { claimAnnotation, claimOf, controllerOf, fenceAnnotation, fenceOwner, groupMembers, ownLabelWrite, planPromotion, promotionWrites, yieldsTo } from '../src/group.ts';
 import type { Pod } from '../src/pod.ts';
 import { defaultLabelScheme } from '../src/labels.ts';
 
@@ -93,5 +93,33 @@ describe('contested leadership', () => {
     expect(claimOf(member('a', { claim: 'none' }), defaultLabelScheme)).toBe('waits');
     expect(claimOf(member('a', { role: 'leader' }), defaultLabelScheme)).toBeNull();
     expect(claimOf(member('a', { role: 'follower', fence: 'b/1' }), defaultLabelScheme)).toBeNull();
+  });
+});
+
+describe('the writes, exactly as sent', () => {
+  const now = '2026-12-01T00:00:00.000Z';
+  it('a promotion: every peer fenced on the version listed, a stale leader also demoted, then this pod with its claim', () => {
+    const members = [pod('redis-0', { role: 'follower', rv: '7' }), pod('redis-1', { role: 'leader', rv: '8' }), pod('redis-2', { rv: '9' })];
+    members[0]!.metadata!.annotations = { [fenceAnnotation]: 'redis-1/abc' };
+    const writes = promotionWrites(planPromotion(members, 'redis-0', defaultLabelScheme), members[0]!, defaultLabelScheme, 'redis-0/xyz', now);
+    expect(writes.peers).toEqual([
+      { pod: 'redis-1', demotes: true, patch: { metadata: { resourceVersion: '8', annotations: { [fenceAnnotation]: 'redis-0/xyz', 'hab-pod-role/role-changed-at': now }, labels: { role: null } } } },
+      { pod: 'redis-2', demotes: false, patch: { metadata: { resourceVersion: '9', annotations: { [fenceAnnotation]: 'redis-0/xyz' } } } },
+    ]);
+    expect(writes.self).toEqual({
+      pod: 'redis-0',
+      patch: { metadata: { resourceVersion: '7', labels: { role: 'leader' }, annotations: { 'hab-pod-role/role-changed-at': now, [claimAnnotation]: 'redis-1/abc' } } },
+    });
+  });
+
+  it('a member that does not lead: the label and the time, its claim withdrawn; nothing when nothing changes', () => {
+    const follower = pod('redis-0', { role: 'leader' });
+    expect(ownLabelWrite(follower, defaultLabelScheme, 'follower', true, now)).toEqual({
+      pod: 'redis-0',
+      patch: { metadata: { labels: { role: 'follower' }, annotations: { 'hab-pod-role/role-changed-at': now, [claimAnnotation]: null } } },
+    });
+    expect(ownLabelWrite(follower, defaultLabelScheme, 'follower', false, now)).toBeUndefined();
+    follower.metadata!.annotations = { [claimAnnotation]: 'none' };
+    expect(ownLabelWrite(follower, defaultLabelScheme, 'follower', false, now)).toEqual({ pod: 'redis-0', patch: { metadata: { annotations: { [claimAnnotation]: null } } } });
   });
 });
