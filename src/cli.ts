@@ -3,13 +3,13 @@
 import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
 import { applyNewest, clientDryRun, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
+import { userError } from './api-errors.ts';
 import { connect } from './connect.ts';
 import { readElectionFile } from './election.ts';
 import { resolvePodIdentity } from './identity.ts';
 import { formatTable, leaderProblem, statusRows } from './status.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
 import { createLogger, type LogFormat, type Logger } from './log.ts';
-import { run } from './run.ts';
 import { checkGroupSelectorOption, defaults, desiredLabel, parseSeconds, type CommonOptions } from './settings.ts';
 
 
@@ -76,7 +76,11 @@ const commands: Record<string, Command> = {
         .usage('$0 run [options] -- <service> [args...]')
         .option('watch', { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' })
         .option('start-on-label-error', { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' }),
-    (args, log) => run(args, log),
+    async (args, log) => {
+      // Loaded only here: a hook running apply never pays for spawning (execa), the keeper or the watches.
+      const { run } = await import('./run.ts');
+      return run(args, log);
+    },
   ),
   status: command(
     "Show the group's pods and their roles; exit 1 unless exactly one leads",
@@ -129,7 +133,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     await tree.demandCommand(1, 'Name a command: apply, run, status or rbac').parseAsync();
     return exitCode;
-  } catch (error) {
+  } catch (caught) {
+    // The client says what happened; here, at the edge, a failed API call becomes its sentence.
+    const error = userError(caught);
     if (error instanceof HabPodRoleError) {
       log.error(error.message);
       log.debug('cause', { cause: String((error.cause as Error)?.stack ?? error.cause ?? '') });
