@@ -4,7 +4,8 @@ import { readElectionFile, type Election } from './election.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import { resolvePodIdentity, type PodIdentity } from './identity.ts';
 import { claimAnnotation, claimValue, groupMembers, ownLabelWrite, planPromotion, promotionWrites, yieldsTo, type GroupSpec, type PodWrite } from './group.ts';
-import { KubeClient, lostRace, statusOf } from './kube.ts';
+import { failureMessage, lostRace, statusOf } from './api-errors.ts';
+import type { KubeClient } from './kube.ts';
 import type { Pod } from './pod.ts';
 import { ForeignLabelError, labelPatch, planLabel, type LabelPlan, type LabelScheme } from './labels.ts';
 import type { Logger } from './log.ts';
@@ -248,7 +249,7 @@ function roleEvent(pod: Pod, reason: 'RolePromoted' | 'RoleDemoted' | 'RoleConte
 /** Events are a record for people, not part of the protocol: a failure is logged, never fatal. */
 async function recordEvents(client: KubeClient, log: Logger, deadline: number, events: Record<string, unknown>[]): Promise<void> {
   const results = await Promise.allSettled(events.map((e) => client.createEvent(String((e.metadata as { namespace: string }).namespace), e, deadline)));
-  for (const r of results) if (r.status === 'rejected') log.warn(`could not record an event: ${(r.reason as Error).message}`);
+  for (const r of results) if (r.status === 'rejected') log.warn(`could not record an event: ${failureMessage(r.reason)}`);
 }
 
 function planFor(labels: Record<string, string> | undefined, identity: PodIdentity, scheme: LabelScheme, to: string | null, force: boolean): LabelPlan {

@@ -1,5 +1,6 @@
 // Keeps the pod's role label equal to what the newest good election file says, for as long as the service runs.
 
+import { failureMessage } from './api-errors.ts';
 import { applyLabel, describeOutcome, type ApplyOutcome, type ApplyRequest } from './apply.ts';
 import { readElectionFile, roleFor } from './election.ts';
 import { claimOf, fenceAnnotation, fenceOwner, yieldsTo } from './group.ts';
@@ -90,7 +91,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
           report(outcome, reason);
         } catch (error) {
           // The pod watch reads the pod again when it reconnects, and that retries this.
-          log.error(`${(error as Error).message} (after ${reason}; will retry when the API server answers again)`);
+          log.error(`${failureMessage(error)} (after ${reason}; will retry when the API server answers again)`);
         }
       } while (again);
     } finally {

@@ -3,6 +3,7 @@
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Credentials } from './credentials.ts';
+import { ApiCallError, ApiStatusError, brief, isRefusal, isTransient, retryableStatuses, type Rule } from './api-errors.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { MetadataPatch, Pod } from './pod.ts';
@@ -20,36 +21,6 @@ export interface KubeClientOptions {
   log: Logger;
 }
 
-/** What the RBAC rule for a request looks like, so a 403 can name the rule that is missing. */
-interface Rule {
-  verb: string;
-  resource: string;
-  namespace: string;
-  name?: string;
-}
-
-/** A non-2xx answer from the API server, with the Status fields that explain it. */
-class ApiStatusError extends Error {
-  readonly status: number;
-  readonly reason: string;
-  readonly serverMessage: string;
-  readonly retryAfter: string | undefined;
-
-  constructor(status: number, reason: string, serverMessage: string, retryAfter: string | undefined) {
-    super(`${status} ${reason}: ${serverMessage}`);
-    this.status = status;
-    this.reason = reason;
-    this.serverMessage = serverMessage;
-    this.retryAfter = retryAfter;
-  }
-}
-
-// Errors from the socket layer that say nothing about the request itself: trying again may work.
-const transientNetworkCodes = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'UND_ERR_SOCKET',
-]);
-const retryableStatuses = new Set([429, 500, 502, 503, 504]);
 /** How long 401 and 403 are taken for a restarting server's start-up; its caches fill in a few seconds. */
 const startupGraceMs = 10_000;
 const maxResponseBytes = 16 * 1024 * 1024;
@@ -161,7 +132,7 @@ export class KubeClient {
         req.end();
       });
     } catch (error) {
-      throw this.explain(error, rule);
+      throw this.failed(error, rule, { exhausted: false, outOfTime: false });
     }
   }
 
@@ -193,6 +164,7 @@ export class KubeClient {
     const { log } = this.options;
     // A 401 is retried at once with credentials read again, once per call.
     const reload = { done: false };
+    let exhausted = false;
     try {
       const text = await withRetries(() => this.send(method, path, deadline, payload), {
         deadline,
@@ -202,13 +174,20 @@ export class KubeClient {
         sleep: (ms) => this.pause(ms),
         onRetry: (error, delayMs, attempt) =>
           log.warn(`${method} ${rule.resource} failed, retrying`, { attempt, in_ms: delayMs, error: brief(error) }),
-        // A refusal that outlasted the start-up grace is reported as a refusal (77), not as unavailability.
-        onDeadline: (error) => (isRefusal(error) ? error : this.unavailable(error)),
+        onDeadline: (error) => {
+          exhausted = true;
+          return error as Error;
+        },
       });
       return JSON.parse(text) as T;
     } catch (error) {
-      throw this.explain(error, rule, deadline);
+      throw this.failed(error, rule, { exhausted, outOfTime: Date.now() >= deadline });
     }
+  }
+
+  /** What ended a call, with what `userError` needs to say it in a sentence (the client itself says nothing to the user). */
+  private failed(cause: unknown, rule: Rule, when: { exhausted: boolean; outOfTime: boolean }): ApiCallError {
+    return new ApiCallError({ rule, cause, server: this.credentials.server, source: this.credentials.source, timeoutSeconds: this.options.timeoutSeconds, closed: this.closed, ...when });
   }
 
   private classify(error: unknown, deadline: number, reload: { done: boolean }): RetryVerdict {
@@ -292,92 +271,6 @@ export class KubeClient {
     const retryAfter = responseHeaders['retry-after'];
     throw new ApiStatusError(status, parsed.reason ?? httpReason(status), parsed.message ?? body.slice(0, 200), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
-
-  private unavailable(lastError: unknown): HabPodRoleError {
-    return new HabPodRoleError(
-      ExitCode.unavailable,
-      `The API server at ${this.credentials.server} did not answer successfully within --timeout ${this.options.timeoutSeconds}s (last error: ${brief(lastError)}); check that it is reachable from this pod, or raise --timeout.`,
-      { cause: lastError },
-    );
-  }
-
-  /** Turns whatever ended a call into the one sentence (and exit code) the user sees. */
-  private explain(error: unknown, rule: Rule, deadline?: number): HabPodRoleError {
-    if (error instanceof HabPodRoleError) return error;
-    const pod = `pod "${rule.name}" in namespace "${rule.namespace}"`;
-    const what = rule.name === undefined ? `${rule.resource} in namespace "${rule.namespace}"` : pod;
-    // An admission policy (the README's, or one of the cluster's) says what it refused and why: pass that on.
-    const admissionRefusal = (message: string) => {
-      const refusal = /ValidatingAdmissionPolicy '([^']+)' with binding '[^']*' denied request: (.*)$/s.exec(message);
-      if (!refusal) return undefined;
-      const reason = refusal[2]!.trim().replace(/\.$/, '');
-      // The one refusal whose words are the API server's, not the policy's: its parameters are gone.
-      const hint = reason.includes('no params found') ? `; its parameter ConfigMap is missing, so apply again what \`hab-pod-role rbac --namespace ${rule.namespace}\` prints` : '';
-      return new HabPodRoleError(ExitCode.noPermission, `The admission policy ${refusal[1]} refused to ${rule.verb} ${what}: ${reason}${hint}.`, { cause: error });
-    };
-    if (error instanceof ApiStatusError) {
-      switch (error.status) {
-        case 401:
-          return new HabPodRoleError(
-            ExitCode.noPermission,
-            `The API server rejected the credentials from ${this.credentials.source} (401 Unauthorized), also after re-reading them; the token is expired or revoked, so check the service-account token mount.`,
-            { cause: error },
-          );
-        case 403: {
-          const refusal = admissionRefusal(error.serverMessage);
-          if (refusal) return refusal;
-          const who = /User "([^"]+)"/.exec(error.serverMessage)?.[1] ?? 'this identity';
-          return new HabPodRoleError(
-            ExitCode.noPermission,
-            `Forbidden: ${who} may not ${rule.verb} ${rule.resource} in namespace "${rule.namespace}"; add the RBAC rule {apiGroups: [""], resources: ["${rule.resource}"], verbs: ["${rule.verb}"]} to a Role in "${rule.namespace}" bound to it (see the README's RBAC section).`,
-            { cause: error },
-          );
-        }
-        case 409:
-          return new HabPodRoleError(
-            ExitCode.unavailable,
-            `The ${pod} changed while it was being written (409 Conflict), and kept changing until --timeout ${this.options.timeoutSeconds}s ran out; another writer is racing this one, so check what else labels these pods.`,
-            { cause: error },
-          );
-        case 404:
-          if (rule.name === undefined) break;
-          return new HabPodRoleError(
-            ExitCode.config,
-            `The ${pod} does not exist; set POD_NAME and POD_NAMESPACE from the downward API (fieldRef metadata.name and metadata.namespace) or pass --pod and --namespace.`,
-            { cause: error },
-          );
-        case 422:
-          return admissionRefusal(error.serverMessage) ?? new HabPodRoleError(ExitCode.dataError, `The API server rejected the label change on the ${pod}: ${error.serverMessage}.`, { cause: error });
-        case 400:
-          if (rule.verb === 'list') {
-            return new HabPodRoleError(ExitCode.dataError, `The API server rejected the group's label selector: ${error.serverMessage}; fix [group] selector.`, { cause: error });
-          }
-          break;
-      }
-      if (retryableStatuses.has(error.status)) return this.unavailable(error);
-      return new HabPodRoleError(ExitCode.software, `Unexpected answer from the API server to ${rule.verb} ${what}: ${error.message}.`, { cause: error });
-    }
-    if (isTlsError(error)) {
-      return new HabPodRoleError(
-        ExitCode.config,
-        `The API server at ${this.credentials.server} presented a certificate that cannot be verified (${(error as NodeJS.ErrnoException).code}); check the certificate authority in the kubeconfig or the service account's ca.crt.`,
-        { cause: error },
-      );
-    }
-    if ((!this.closed && isTransient(error)) || (deadline !== undefined && Date.now() >= deadline)) return this.unavailable(error);
-    return new HabPodRoleError(ExitCode.software, `Unexpected failure talking to the API server: ${brief(error)}.`, { cause: error });
-  }
-}
-
-/** The HTTP status behind a failed call, if the API server answered. */
-export function statusOf(error: unknown): number | undefined {
-  const cause = (error as { cause?: unknown })?.cause;
-  return cause instanceof ApiStatusError ? cause.status : undefined;
-}
-
-/** Whether a conditional write lost a race (the pod changed since it was read): read again and retry. */
-export function lostRace(error: unknown): boolean {
-  return statusOf(error) === 409;
 }
 
 function podPath(namespace: string, name: string): string {
@@ -403,26 +296,4 @@ function timeoutError(ms: number, cause: Error): Error {
   return error;
 }
 
-/** A 401 or 403: the server refused who this is, or what it asked. */
-function isRefusal(error: unknown): error is ApiStatusError {
-  return error instanceof ApiStatusError && (error.status === 401 || error.status === 403);
-}
 
-/** A failure of the connection, not of the request (a TLS failure is neither): trying again may work. */
-function isTransient(error: unknown): boolean {
-  if (isTlsError(error)) return false;
-  const code = (error as NodeJS.ErrnoException)?.code;
-  return (error as Error)?.name === 'TimeoutError' || (code !== undefined && transientNetworkCodes.has(code));
-}
-
-function isTlsError(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException)?.code ?? '';
-  return code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|LEAF_SIGNATURE/.test(code);
-}
-
-/** A short description of an error for a log line or a message: never headers, so never a token. */
-export function brief(error: unknown): string {
-  if (error instanceof ApiStatusError) return `${error.status} ${error.reason}`;
-  const e = error as NodeJS.ErrnoException;
-  return e?.code ? `${e.code}${e.message && !e.message.includes(e.code) ? ` ${e.message}` : ''}` : String(e?.message ?? error);
-}

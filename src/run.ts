@@ -1,6 +1,7 @@
 // `hab-pod-role run`, shaped like tini's main: label the pod, start the service, keep the label while it runs, wait, return its status.
 
 import { setFlagsFromString } from 'node:v8';
+import { failureMessage, userError } from './api-errors.ts';
 import { applyLabel, applyNewest, describeOutcome, prepareApply, type ApplyRequest } from './apply.ts';
 import { connect } from './connect.ts';
 import { ExitCode, HabPodRoleError, usageError } from './errors.ts';
@@ -82,7 +83,8 @@ async function label(options: RunOptions, log: Logger, opened: (client: KubeClie
     request = applied.request;
     log.info(describeOutcome(applied.outcome), { requests: applied.outcome.requestsSent });
     return { request };
-  } catch (error) {
+  } catch (caught) {
+    const error = userError(caught);
     // A usage error means the hook itself is wrong: starting the service would hide that.
     if (interrupted() || !options.startOnLabelError || !(error instanceof HabPodRoleError) || error.exitCode === ExitCode.usage) throw error;
     log.error(error.message);
@@ -102,6 +104,6 @@ async function dropLeaderValue(client: KubeClient, request: ApplyRequest, log: L
     const outcome = await applyLabel(client, { ...request, value: null, dryRun: 'none' }, log, client.deadline(5));
     if (outcome.plan.from === request.scheme.leader) log.warn(describeOutcome(outcome));
   } catch (error) {
-    log.error(`could not remove this pod's leader value either: ${(error as Error).message}`);
+    log.error(`could not remove this pod's leader value either: ${failureMessage(error)}`);
   }
 }

@@ -3,7 +3,8 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { groupMembers, type GroupSpec } from './group.ts';
-import { brief, type KubeClient } from './kube.ts';
+import { failureMessage } from './api-errors.ts';
+import type { KubeClient } from './kube.ts';
 import type { Pod } from './pod.ts';
 import type { PodIdentity } from './identity.ts';
 import type { Logger } from './log.ts';
@@ -92,7 +93,7 @@ function follow(
       } catch (error) {
         if (abort.signal.aborted) return;
         const delay = backoffDelay(failures++, 500, 30_000, Math.random) + 100;
-        log.warn(`Watching ${what} failed, retrying in ${delay} ms: ${(error as Error).message ?? brief(error)}`);
+        log.warn(`Watching ${what} failed, retrying in ${delay} ms: ${failureMessage(error)}`);
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }

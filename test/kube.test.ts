@@ -1,4 +1,4 @@
-// The Kubernetes client against an in-process TLS server: retries, the token re-read, the start-up grace, refusals as sentences, close.
+// The Kubernetes client against an in-process TLS server: retries, the token re-read, the start-up grace, failures and their sentences, close.
 // The certificate in fixtures/tls is for 127.0.0.1 only and signs nothing else.
 
 import { readFileSync } from 'node:fs';
@@ -6,9 +6,10 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { lostRace, userError } from '../src/api-errors.ts';
 import type { Credentials } from '../src/credentials.ts';
 import { ExitCode, HabPodRoleError } from '../src/errors.ts';
-import { KubeClient, lostRace } from '../src/kube.ts';
+import { KubeClient } from '../src/kube.ts';
 import { createLogger } from '../src/log.ts';
 import { matrix } from './support/matrix.ts';
 
@@ -61,8 +62,9 @@ function client(tokens = ['first'], timeoutSeconds = 5): { client: KubeClient; l
   return { client: made, loads: () => loads };
 }
 
+/** The sentence a failed call becomes where a command catches it. */
 async function failure(promise: Promise<unknown>): Promise<HabPodRoleError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = userError(await promise.then(() => undefined, (e: unknown) => e));
   if (!(error instanceof HabPodRoleError)) throw error ?? new Error('expected a failure');
   return error;
 }
@@ -158,7 +160,7 @@ describe('KubeClient', () => {
     const pending = c.getPod('redis', 'redis-0', c.deadline()).catch((e: unknown) => e);
     while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
     c.close();
-    expect(await pending).toBeInstanceOf(HabPodRoleError);
+    expect(userError(await pending)).toBeInstanceOf(HabPodRoleError);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(seen).toHaveLength(1);
   });
