@@ -1,4 +1,4 @@
-// The one module that talks to Kubernetes: reads and patches pods, with timeouts, retries and clear failures.
+// The one module that talks to Kubernetes: transport and auth, retries within the deadline each call is given, typed calls.
 
 import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
