@@ -24,6 +24,8 @@ function rollup(pid: number): Record<'Rss' | 'Pss' | 'Private' | 'Anonymous', nu
 }
 
 const dir = tempDir('resident');
+// Everything else the measurement creates (the token mounts) goes under it too, and is removed with it.
+process.env.TMPDIR = dir;
 const clusterDir = join(dir, 'cluster');
 let wrapper: ReturnType<typeof spawn> | undefined;
 try {
