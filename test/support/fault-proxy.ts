@@ -27,6 +27,8 @@ export interface Seen {
   at: number;
   /** What the proxy did: a fault, or 'passed' to the API server. */
   answer: string;
+  /** For a request passed on: the API server's own status code. */
+  status?: number;
 }
 
 /** Listens on loopback with the API server's own certificate, so the tool verifies it as it would the server. */
@@ -107,6 +109,7 @@ export class FaultProxy {
       const upstream = https.request(
         { host: this.upstream.hostname, port: this.upstream.port, method: req.method, path: req.url, headers: req.headers, ca: this.ca },
         (up) => {
+          seen.status = up.statusCode;
           res.writeHead(up.statusCode ?? 502, up.headers);
           up.pipe(res);
         },
