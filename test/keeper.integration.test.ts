@@ -42,6 +42,13 @@ async function member(state: Parameters<typeof electionText>[0], server = contro
 const becomes = (role: () => Promise<string | null>, want: string | null, what: string) =>
   eventually(async () => (await role()) === want, { what });
 
+/**
+ * Waits for the start's closing line. The start's own labelling re-reads the file after its write and
+ * takes a change made before then itself; from that line on, changes are the keeper's.
+ */
+const started = (m: { cli: RunningCli }, role: string) =>
+  eventually(() => new RegExp(`: role=${role} \\(had none\\) requests=\\d+`).test(m.cli.stderr()), { what: 'the start done' });
+
 describe('run --watch keeps the label in step with the election file', () => {
   it('follows a file rewritten in place', async () => {
     const m = await member('follower');
@@ -55,6 +62,7 @@ describe('run --watch keeps the label in step with the election file', () => {
   it('follows a file renamed over the old one, the last state winning', async () => {
     const m = await member('leader');
     await becomes(m.role, 'leader', 'the first label');
+    await started(m, 'leader');
     for (const state of ['running', 'follower', 'standalone', 'leader', 'follower'] as const) renameElection(m.file, electionText(state));
     await becomes(m.role, 'follower', 'the last state');
     // The log line follows the write that made the label visible.
