@@ -50,6 +50,10 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   let members: Pod[] = [];
   let group: { stop(): void } | undefined;
   let freeCheck: NodeJS.Timeout | undefined;
+  // A failed pass is owed. The pod watch can stay open while writes fail (a burst of 5xx longer than
+  // --timeout, a refusal that ends), so the pass is also tried again on a timer, backing off, until one succeeds.
+  let failedPasses = 0;
+  let retry: NodeJS.Timeout | undefined;
   const contestedBy = new Map<string, string>();
 
   const report = (outcome: ApplyOutcome, reason: string) => {
@@ -88,10 +92,15 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
           // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
           const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals }, log, client.deadline());
           claimsApplied = claim;
+          failedPasses = 0;
+          clearTimeout(retry);
           report(outcome, reason);
         } catch (error) {
-          // The pod watch reads the pod again when it reconnects, and that retries this.
-          log.error(`${failureMessage(error)} (after ${reason}; will retry when the API server answers again)`);
+          // Also retried when the pod watch reconnects and reads the pod afresh, whichever comes first.
+          const delayS = Math.min(30, 2 ** failedPasses++);
+          log.error(`${failureMessage(error)} (after ${reason}; will retry in ${delayS} s, or when the API server answers again)`);
+          clearTimeout(retry);
+          retry = setTimeout(() => void reconcile(reason), delayS * 1000).unref();
         }
       } while (again);
     } finally {
@@ -245,6 +254,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       pod.stop();
       group?.stop();
       clearTimeout(freeCheck);
+      clearTimeout(retry);
     },
   };
 }

@@ -9,6 +9,7 @@ import { runCli, startCli, type RunningCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace, documentedRole, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
+import { FaultProxy } from './support/fault-proxy.ts';
 import { matrix } from './support/matrix.ts';
 
 let namespace: string;
@@ -155,14 +156,39 @@ describe('the API server going away', () => {
       await becomes(m.role, 'follower', 'the first label');
       await apiserver.stop();
       writeElection(m.file, electionText('leader'));
-      await eventually(() => m.cli.stderr().includes('will retry when the API server answers again'), { what: 'the failed write being reported' });
+      await eventually(() => /will retry in \d+ s, or when the API server answers again\)/.test(m.cli.stderr()), { what: 'the failed write being reported' });
       await apiserver.restart();
-      // Only the pod watch reconnecting (and reading the pod afresh) can notice that the write is still owed.
+      // The write is owed: the keeper's retry or the pod watch reconnecting makes it, whichever comes first.
       await becomes(m.role, 'leader', 'the label after the restart');
       // The service never noticed: the wrapper is still running it.
       expect(() => process.kill(m.cli.pid, 0)).not.toThrow();
     } finally {
       await apiserver.stop();
+    }
+  });
+});
+
+describe('writes failing while the watch stays open', () => {
+  it('tries the failed write again on its own, without waiting for the pod watch to reconnect', async () => {
+    matrix.fault();
+    const proxy = await new FaultProxy(controlPlane()).start();
+    try {
+      const m = await member('follower', proxy.url);
+      await started(m, 'follower');
+      // Every write fails for longer than --timeout (5 s); reads and the open watch pass.
+      proxy.inject(...Array.from({ length: 1000 }, () => ({ method: 'PATCH', fault: { status: 503, reason: 'ServiceUnavailable' } })));
+      writeElection(m.file, electionText('leader'));
+      await eventually(() => /will retry in 1 s, or when the API server answers again\)/.test(m.cli.stderr()), { what: 'the failed write being reported' });
+      proxy.reset();
+      await becomes(m.role, 'leader', 'the owed write made');
+      // Nothing reopened the pod's own watch: the write was retried by the keeper, not by a reconnect.
+      const ownWatch = (path: string) => {
+        const query = new URLSearchParams(path.split('?')[1] ?? '');
+        return query.has('watch') && query.get('fieldSelector') === `metadata.name=${m.name}`;
+      };
+      expect(proxy.seen.filter((s) => ownWatch(s.path))).toEqual([]);
+    } finally {
+      await proxy.stop();
     }
   });
 });
