@@ -16,8 +16,12 @@ export interface Keeper {
 
 type Target = Pick<ApplyRequest, 'configPath' | 'overrides' | 'identity' | 'scheme' | 'value' | 'election' | 'group'>;
 
-/** How long a fence from a promotion not yet finished keeps a member from taking a free label: the promoter is about to. */
-const promotionInFlightMs = 1000;
+/**
+ * How long a fence from a promotion not yet finished keeps a member from taking a free label: the promoter is
+ * about to label itself, and one that lost a conflict lists and writes again first, which on a loaded node
+ * takes more than a second. The bound only matters for a promoter that died half way.
+ */
+const promotionInFlightMs = 5000;
 /** A member that lost its leader to an ended claim takes the label after this pause, so demotions in flight land first. */
 const freeLabelSettleMs = 50;
 
@@ -47,6 +51,8 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   // What this member knows of its pod and, while its election says it leads, of its group.
   let own: Pod | undefined;
   let fenceSeenAt = 0;
+  // Whether the promoter the fence names has been seen carrying the label since: its promotion is done then.
+  let promoterLed = false;
   let members: Pod[] = [];
   let group: { stop(): void } | undefined;
   let freeCheck: NodeJS.Timeout | undefined;
@@ -150,7 +156,10 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       const led = own ? own.metadata?.labels?.[scheme.key] === scheme.leader : start.value === scheme.leader;
       if (led && fence !== own?.metadata?.annotations?.[fenceAnnotation]) takenBy = promoter;
     }
-    if (own && fence !== own.metadata?.annotations?.[fenceAnnotation]) fenceSeenAt = Date.now();
+    if (own && fence !== own.metadata?.annotations?.[fenceAnnotation]) {
+      fenceSeenAt = Date.now();
+      promoterLed = false;
+    }
     own = pod;
   };
 
@@ -178,14 +187,22 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     }, delay).unref();
   };
 
+  /** Notes that the promoter the fence on this pod names carries the label: that promotion is done. */
+  const notePromoterLeads = () => {
+    const promoter = fenceOwner(own?.metadata?.annotations?.[fenceAnnotation]);
+    if (promoter !== undefined && members.some((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] === scheme.leader)) promoterLed = true;
+  };
+
   /**
-   * How long to wait before taking a label no rival holds: a promotion that fenced this pod a moment ago
-   * and has not labelled its member yet is about to, and racing it would only move the label twice.
+   * How long to wait before taking a label no rival holds: a promotion that fenced this pod and has not
+   * labelled its member yet is about to, and racing it would only move the label twice. One whose promoter
+   * has carried the label since is done (its claim ended after), so there is nothing to wait for.
    */
   const promotionInFlight = (): number => {
     const promoter = fenceOwner(own?.metadata?.annotations?.[fenceAnnotation]);
     if (promoter === undefined || promoter === identity.name) return 0;
-    if (members.some((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] === scheme.leader)) return 0;
+    notePromoterLeads();
+    if (promoterLed) return 0;
     return fenceSeenAt + promotionInFlightMs - Date.now();
   };
 
@@ -203,6 +220,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     members = pods;
     const me = pods.find((p) => p.metadata?.name === identity.name);
     if (me) ownSeen(me);
+    notePromoterLeads();
     if (!own || value !== scheme.leader) return;
     const holding = own.metadata?.labels?.[scheme.key] === scheme.leader;
     for (const peer of pods) {
