@@ -38,6 +38,14 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
   };
   const endpoints = async (service: string) => (await example.readyEndpoints(service)).map((e) => e.pod).join();
   const leaderEndpoint = (pod: string, what: string) => eventually(async () => (await endpoints('redis-leader')) === pod, { what, timeoutMs: 60_000, intervalMs: 100 });
+  /** The survivors start an election: their hooks wait, and their residents take their labels off. */
+  const electionRunsAmong = async (survivors: readonly ('redis-0' | 'redis-1' | 'redis-2')[]) => {
+    expect(await example.elect(undefined, 'running', survivors)).toEqual(Object.fromEntries(survivors.map((m) => [m, 'waiting'])));
+    await eventually(async () => {
+      const roles = await example.roles();
+      return survivors.every((m) => roles[m] === null);
+    }, { what: 'the residents removing the survivors\' labels during the election' });
+  };
 
   beforeAll(async () => {
     recorder = new LabelRecorder('redis', (pod) => /^redis-\d$/.test(pod));
@@ -128,11 +136,7 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
 
     // The survivors notice (gossip: the harness) and hold an election; the residents take their labels off.
     const survivors = ['redis-1', 'redis-2'] as const;
-    expect(await example.elect(undefined, 'running', survivors)).toEqual({ 'redis-1': 'waiting', 'redis-2': 'waiting' });
-    await eventually(async () => {
-      const roles = await example.roles();
-      return roles['redis-1'] === null && roles['redis-2'] === null;
-    }, { what: 'the residents removing the survivors\' labels during the election' });
+    await electionRunsAmong(survivors);
     expect(await example.elect('redis-1', 'finished', survivors)).toEqual({ 'redis-1': 'reconfigured', 'redis-2': 'reconfigured' });
     await leaderEndpoint('redis-1', 'redis-leader switching to redis-1');
 
@@ -168,11 +172,7 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     // The survivors hold an election. The Supervisor renders the templates but runs no hook while it
     // runs; the resident hab-pod-role run sees finished = false and takes the survivors' labels off.
     const survivors = ['redis-0', 'redis-2'] as const;
-    expect(await example.elect(undefined, 'running', survivors)).toEqual({ 'redis-0': 'waiting', 'redis-2': 'waiting' });
-    await eventually(async () => {
-      const roles = await example.roles();
-      return roles['redis-0'] === null && roles['redis-2'] === null;
-    }, { what: 'the residents removing the survivors\' labels during the election' });
+    await electionRunsAmong(survivors);
     expect((await example.roles())['redis-1']).toBe('leader');
     for (const m of survivors) expect(await example.output(m)).toContain('Waiting to execute hooks; election in progress.');
     // The election finishes; the Supervisor re-renders and runs reconfigure, once, in its loop.
