@@ -9,7 +9,7 @@ import { KubeConfig, Watch, type V1EndpointSlice, type V1Pod } from '@kubernetes
 import { buildControlPlane, startControlPlane, stopControlPlane, type ControlPlane } from '../tools/control-plane.ts';
 import { KubeAdmin, podEnv } from '../tools/kube-admin.ts';
 import { KubeletStandIn } from '../test/support/kubelet.ts';
-import { electionText, tempDir, type State } from '../test/support/election.ts';
+import { electionText, renameElection, tempDir, type State } from '../test/support/election.ts';
 import { eventually } from '../test/support/eventually.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
@@ -155,10 +155,7 @@ try {
   const memberFiles = new Map(members.map((m) => [m, join(dir, `${m}.toml`)]));
   for (const m of members) writeFileSync(memberFiles.get(m)!, electionText(m === leader ? 'leader' : 'follower'));
   const wrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', memberFiles.get(m)!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env(m) }, stdio: 'ignore', detached: true }));
-  const rename = (m: string, state: State) => {
-    writeFileSync(`${memberFiles.get(m)}.new`, electionText(state));
-    renameSync(`${memberFiles.get(m)}.new`, memberFiles.get(m)!);
-  };
+  const rename = (m: string, state: State) => renameElection(memberFiles.get(m)!, electionText(state));
   await eventually(async () => leaderEndpoints === ips.get(leader), { what: 'the resident wrappers settling' });
   await new Promise((r) => setTimeout(r, 1000));
   // The wrapper's memory before it has worked through the failovers (sampled again in section 3).
@@ -229,10 +226,7 @@ try {
   for (const m of members) writeFileSync(contestFiles.get(m)!, electionText(m === contestLeader ? 'leader' : 'follower'));
   await Promise.all(members.map((m) => timed([process.execPath, cli, 'apply', '-c', contestFiles.get(m)!], env(m))));
   const contestWrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', contestFiles.get(m)!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env(m) }, stdio: 'ignore', detached: true }));
-  const contestRename = (m: string, state: State) => {
-    writeFileSync(`${contestFiles.get(m)}.new`, electionText(state));
-    renameSync(`${contestFiles.get(m)}.new`, contestFiles.get(m)!);
-  };
+  const contestRename = (m: string, state: State) => renameElection(contestFiles.get(m)!, electionText(state));
   let moves = 0;
   let holders = '';
   const holderWaiters: { want: string; resolve: () => void }[] = [];
