@@ -63,7 +63,6 @@ async function main(argv: string[]): Promise<void> {
     env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
     gatewayHost: '0.0.0.0',
     gatewayPort,
-    switchUser: 'spawn',
   });
   // Every line the hooks print goes to stdout, as hab-sup's do: the container's log.
   let printed = 0;

@@ -49,18 +49,11 @@ export interface MemberSpec {
   env: Record<string, string>;
   /** `hab config apply` values, layered over default.toml. */
   userConfig?: Record<string, unknown>;
-  /** Run hooks inside this network namespace, as they would run inside the pod. */
-  netns?: string;
   shutdownTimeoutMs?: number;
   /** Where the HTTP gateway listens (the stand-in runs outside the pod, so not on the pod's address). */
   gatewayHost?: string;
   /** Its port: 9631 inside a pod; any free one beside the test. */
   gatewayPort?: number;
-  /**
-   * How hooks become the service user: setpriv (after `ip netns exec`, which needs root), or the spawn's
-   * own uid/gid, as hab-sup does when it is PID 1 of a container (an exported image has no setpriv).
-   */
-  switchUser?: 'setpriv' | 'spawn';
 }
 
 /** Where the stand-in, as a container's PID 1, takes the harness's census (supervisor-main.ts): gossip's stand-in. */
@@ -120,7 +113,6 @@ export class SupervisedMember {
   constructor(spec: MemberSpec) {
     this.spec = spec;
     this.cfg = { ...(TOML.parse(readFileSync(join(spec.planDir, 'default.toml'), 'utf8')) as Record<string, unknown>), ...spec.userConfig };
-    mkdirSync(spec.svcDir, { recursive: true });
     for (const dir of ['', 'config', 'hooks', 'data', 'var']) {
       mkdirSync(join(spec.svcDir, dir), { recursive: true });
       ownedByServiceUser(join(spec.svcDir, dir));
@@ -256,16 +248,14 @@ export class SupervisedMember {
 
   private hook(name: string): ChildProcess {
     const path = join(this.spec.svcDir, 'hooks', name);
-    // Root enters the pod's network namespace; setpriv then runs the hook as the service user.
-    const bySpawn = this.spec.switchUser === 'spawn';
-    const asUser = bySpawn ? [path] : ['setpriv', `--reuid=${serviceUser.uid}`, `--regid=${serviceUser.gid}`, '--clear-groups', '--', path];
-    const [file, ...args] = this.spec.netns ? ['ip', 'netns', 'exec', this.spec.netns, ...asUser] : asUser;
     const dependencyBins = Object.values(this.spec.pkgPaths).map((p) => join(p, 'bin'));
-    const child = spawn(file!, args, {
+    // As the service user, through the spawn's own uid/gid, as hab-sup does as PID 1 of a container (an
+    // exported image has no setpriv).
+    const child = spawn(path, [], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       // libuv clears the supplementary groups when it sets the ids, as setpriv --clear-groups does.
-      ...(bySpawn ? serviceUser : {}),
+      ...serviceUser,
       env: { ...this.spec.env, PATH: [...dependencyBins, this.spec.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':') },
     });
     const prefix = this.prefix(name);
