@@ -87,7 +87,10 @@ export function claimMachine(options: { clusterDir: string; owner?: number; scra
     owner: { pid: owner, started: startTime(owner) },
     clusterDir: options.clusterDir,
     scratchDirs: options.scratchDir ? [options.scratchDir] : [],
-    sysctls: Object.fromEntries(sysctls.flatMap((s) => (readSysctl(s) === undefined ? [] : [[s, readSysctl(s)!]]))),
+    sysctls: Object.fromEntries(sysctls.flatMap((s) => {
+      const value = readSysctl(s);
+      return value === undefined ? [] : [[s, value]];
+    })),
     nftTables: nftTables(),
     createdDirs: outsideDirs.filter((d) => !existsSync(d)),
   };
@@ -139,14 +142,15 @@ function restoreMachine(record: MachineRecord, programs: string[]): void {
 }
 
 function leftovers(record: MachineRecord, programs: string[]): string[] {
+  // Names the bridge too, so it is not checked again here.
+  const foreign = foreignKubernetes();
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(`${record.clusterDir}/`));
   return [
     ...Object.entries(record.sysctls).filter(([name, value]) => readSysctl(name) !== value).map(([name, value]) => `${name} is ${readSysctl(name)}, was ${value}`),
     ...clusterProcesses(record.clusterDir, programs).map((pid) => `process ${pid}`),
     ...(mounts.length ? [`${mounts.length} mounts under ${record.clusterDir}`] : []),
     ...nodeCgroups().map((cg) => `cgroup ${cg}`),
-    ...(existsSync(`/sys/class/net/${nodeNetwork.bridge}`) ? [`the bridge ${nodeNetwork.bridge}`] : []),
-    ...(foreignKubernetes() ? [foreignKubernetes()!] : []),
+    ...(foreign ? [foreign] : []),
     ...nodeOnlyDirs.filter((d) => record.createdDirs.includes(d) && existsSync(d)),
   ];
 }
@@ -182,6 +186,8 @@ function clusterProcesses(clusterDir: string, programs: string[]): number[] {
 }
 
 function cgroupHierarchies(): string[] {
+  // cgroup v2 has one hierarchy, mounted at /sys/fs/cgroup itself; its children are cgroups, not hierarchies.
+  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return ['/sys/fs/cgroup'];
   return readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h)).filter((h) => existsSync(join(h, 'cgroup.procs')));
 }
 
@@ -373,7 +379,7 @@ export function writeSysctl(name: string, value: string): void {
   writeFileSync(sysctlPath(name), value);
 }
 
-function hasCommand(name: string): boolean {
+export function hasCommand(name: string): boolean {
   return ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].some((d) => existsSync(join(d, name)) && statSync(join(d, name)).isFile());
 }
 

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { alive, freePorts, httpGet, startDaemon, stopDaemon, waitFor } from './daemon.ts';
 import { buildImage } from './image.ts';
-import { cgroupRoot, claimMachine, cniNetwork, createCgroupRoot, machineRecordedFor, nodeNetwork, releaseMachine, transferMachine, writeSysctl } from './node-machine.ts';
+import { cgroupRoot, claimMachine, cniNetwork, createCgroupRoot, hasCommand, machineRecordedFor, nodeNetwork, releaseMachine, transferMachine, writeSysctl } from './node-machine.ts';
 
 export { NodeBusyError, nodeNetwork } from './node-machine.ts';
 
@@ -181,9 +181,13 @@ function buildPauseImage(workDir: string): string {
 /** Debian's packages the node runs (installed by `make system-deps`). */
 function missingPrerequisite(): void {
   const needed = ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc', 'socat', 'nft', 'iptables', 'conntrack', 'gcc', 'tar'];
-  const missing = needed.filter((c) => !['/usr/sbin', '/usr/bin', '/sbin', '/bin'].some((d) => existsSync(join(d, c))));
+  const missing = needed.filter((c) => !hasCommand(c));
   if (!existsSync('/usr/lib/cni/bridge')) missing.push('/usr/lib/cni/bridge');
   if (missing.length > 0) throw new Error(`the real node needs ${missing.join(', ')}: run \`make system-deps\` (or set REAL_NODE=off to run without the node)`);
+  // The teardown removes the kubelet's KUBE-* chains through nft: chains iptables-legacy made would stay behind.
+  if (!execFileSync('iptables', ['-V'], { encoding: 'utf8' }).includes('nf_tables')) {
+    throw new Error('the real node needs iptables in its nf_tables flavour (update-alternatives --set iptables /usr/sbin/iptables-nft), or set REAL_NODE=off to run without the node');
+  }
 }
 
 function createNetwork(): void {
