@@ -38,9 +38,19 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
   };
   const endpoints = async (service: string) => (await example.readyEndpoints(service)).map((e) => e.pod).join();
   const leaderEndpoint = (pod: string, what: string) => eventually(async () => (await endpoints('redis-leader')) === pod, { what, timeoutMs: 60_000, intervalMs: 100 });
+  /** Waits until RBAC, as the tool's account, says `can` to reading pods. */
+  const canGetPods = (can: boolean) => eventually(async () => {
+    const answer = await example.kubectl('auth', 'can-i', 'get', 'pods', `--as=system:serviceaccount:${example.namespace}:hab-pod-role`).catch((error: { stdout?: string }) => error);
+    return String(answer.stdout ?? '').trim() === (can ? 'yes' : 'no');
+  }, { what: `RBAC ${can ? 'allowing' : 'refusing'} the tool's account` });
   /** The survivors start an election: their hooks wait, and their residents take their labels off. */
-  const electionRunsAmong = async (survivors: readonly ('redis-0' | 'redis-1' | 'redis-2')[]) => {
+  const electionRunsAmong = async (survivors: readonly Member[]) => {
+    const before = Object.fromEntries(await Promise.all(survivors.map(async (m) => [m, (await example.output(m)).length] as const)));
     expect(await example.elect(undefined, 'running', survivors)).toEqual(Object.fromEntries(survivors.map((m) => [m, 'waiting'])));
+    // Their Supervisors say so for this election, not only for the one at their start.
+    for (const m of survivors) {
+      await eventually(async () => (await example.output(m)).slice(before[m]).includes('Waiting to execute hooks; election in progress.'), { what: `${m}'s Supervisor waiting for the election` });
+    }
     await eventually(async () => {
       const roles = await example.roles();
       return survivors.every((m) => roles[m] === null);
@@ -110,14 +120,17 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     expect(await example.redis('redis-2', 'slaveof', 'no', 'one')).toBe('OK');
     const rules = documentedRole().rules!;
     await example.admin.setRoleRules(example.namespace, []);
+    // RBAC's cache takes the change a moment later: only then is the hook's label call sure to fail.
+    await canGetPods(false);
     try {
       const before = (await example.output('redis-2')).length;
       // The exit code is the Supervisor's to ignore; what counts is that replication was switched first.
       await example.hook('redis-2', 'reconfigure');
-      await eventually(async () => (await example.output('redis-2')).slice(before).includes('labelling failed'), { what: 'the hook saying the label call failed', timeoutMs: 5_000 });
+      await eventually(async () => (await example.output('redis-2')).slice(before).includes('labelling failed'), { what: 'the hook saying the label call failed' });
       await example.replicating('redis-0');
     } finally {
       await example.admin.setRoleRules(example.namespace, rules);
+      await canGetPods(true);
     }
   });
 
@@ -125,12 +138,17 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     const old = await example.running('redis-0');
     const deleted = Date.now();
     await example.admin.core.deleteNamespacedPod({ namespace: example.namespace, name: 'redis-0' });
-    const replacement = await example.running('redis-0', { uid: old.metadata!.uid! });
+    // Timed to the old pod being gone, not to its replacement running (scheduling and starting are not the TERM's).
+    await eventually(async () => (await example.admin.core.readNamespacedPod({ namespace: example.namespace, name: 'redis-0' }).catch(() => undefined))?.metadata?.uid !== old.metadata!.uid, { what: 'the old redis-0 gone', timeoutMs: 60_000, intervalMs: 100 });
     const seconds = (Date.now() - deleted) / 1000;
+    const replacement = await example.running('redis-0', { uid: old.metadata!.uid! });
     // Gone before the 30 s grace period: the TERM reached the Supervisor, which stopped Redis and exited.
     expect(seconds).toBeLessThan(old.spec!.terminationGracePeriodSeconds!);
-    // Redis saved on TERM, as the hab user, into the member's volume; the new pod has the same volume.
-    expect(statSync(join(example.volumes.get('redis-0')!, 'dump.rdb')).uid).toBe(serviceUser.uid);
+    // Redis saved on TERM (after the delete, not an earlier background save), as the hab user, into the
+    // member's volume; the new pod has the same volume.
+    const dump = statSync(join(example.volumes.get('redis-0')!, 'dump.rdb'));
+    expect(dump.uid).toBe(serviceUser.uid);
+    expect(dump.mtimeMs).toBeGreaterThanOrEqual(deleted);
     expect(replacement.metadata!.labels?.role).toBeUndefined();
     expect(replacement.spec!.volumes!.find((v) => v.name === 'data')!.persistentVolumeClaim!.claimName).toBe('data-redis-0');
 
@@ -141,7 +159,7 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     await leaderEndpoint('redis-1', 'redis-leader switching to redis-1');
 
     // The new redis-0 has heard nothing yet: its hooks wait, it serves nothing and carries no role.
-    expect(await example.output('redis-0')).toContain('Waiting to execute hooks; election in progress.');
+    await eventually(async () => (await example.output('redis-0')).includes('Waiting to execute hooks; election in progress.'), { what: 'the new redis-0\'s Supervisor waiting for an election' });
     expect((await example.roles())['redis-0']).toBeNull();
     // It joins the ring and learns the outcome: a follower of redis-1.
     expect((await example.elect('redis-1'))['redis-0']).toBe('started');
@@ -163,7 +181,7 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     expect(restarted.status!.containerStatuses![0]!.lastState?.terminated?.exitCode).toBe(137);
     // The pod still says leader, and nothing cleans it: the member is back but has heard no election.
     expect(restarted.metadata!.labels?.role).toBe('leader');
-    expect(await example.output('redis-1')).toContain('Waiting to execute hooks; election in progress.');
+    await eventually(async () => (await example.output('redis-1')).includes('Waiting to execute hooks; election in progress.'), { what: 'the restarted Supervisor waiting for an election' });
     // It does not serve as leader: no Redis runs, the probe fails, redis-leader has no endpoint.
     expect(await example.redis('redis-1', 'ping')).toMatch(/Could not connect|Connection refused/);
     await leaderEndpoint('', 'redis-leader without a ready endpoint');
@@ -174,7 +192,6 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     const survivors = ['redis-0', 'redis-2'] as const;
     await electionRunsAmong(survivors);
     expect((await example.roles())['redis-1']).toBe('leader');
-    for (const m of survivors) expect(await example.output(m)).toContain('Waiting to execute hooks; election in progress.');
     // The election finishes; the Supervisor re-renders and runs reconfigure, once, in its loop.
     const reconfiguresBefore = (await example.state('redis-2')).reconfigureExits.length;
     expect(await example.elect('redis-2', 'finished', survivors)).toEqual({ 'redis-0': 'reconfigured', 'redis-2': 'reconfigured' });
