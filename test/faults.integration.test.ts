@@ -2,6 +2,8 @@
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readElectionFile } from '../src/election.ts';
+import { desiredLabel } from '../src/settings.ts';
 import { runCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection } from './support/election.ts';
@@ -220,6 +222,9 @@ describe('broken election files through the CLI', () => {
       // A valid mutant that renames the key or values asks for a label the namespace's admission policy does
       // not allow: the API server refuses the write, and the tool says so in one sentence.
       if (run.exitCode === 77) {
+        // Only a label the policy's parameters do not name (the default key and values) may be refused.
+        const asked = desiredLabel(readElectionFile(file), {}, file);
+        expect(asked.scheme.key !== 'role' || (asked.value !== null && !['leader', 'follower'].includes(asked.value)), `${file} asks for ${asked.scheme.key}=${asked.value}`).toBe(true);
         expect(run.stderr.trim()).toMatch(new RegExp(`^hab-pod-role: error: The admission policy hab-pod-role\\.${namespace} refused to patch pod "${pod}" in namespace "${namespace}": [^\\n]+\\.$`));
         continue;
       }
