@@ -28,7 +28,7 @@ beforeEach(() => proxy.reset());
 const passed = () => proxy.seen.filter((s) => s.answer === 'passed').map((s) => s.status);
 
 /** A client through the proxy whose token is `tokens[n]` after the nth load of the credentials. */
-function client(tokens: string[], timeoutSeconds = 5): { client: KubeClient; loads: () => number } {
+function client(tokens: string[], timeoutSeconds = 5, write: (line: string) => void = () => undefined): { client: KubeClient; loads: () => number } {
   let loads = 0;
   const credentials = (): Credentials => {
     const current = tokens[Math.min(loads, tokens.length - 1)];
@@ -42,7 +42,7 @@ function client(tokens: string[], timeoutSeconds = 5): { client: KubeClient; loa
     },
     timeoutSeconds,
     requestTimeoutMs: 2000,
-    log: createLogger({ format: 'text', verbose: false, write: () => undefined }),
+    log: createLogger({ format: 'text', verbose: false, write }),
   });
   return { client: made, loads: () => loads };
 }
@@ -139,10 +139,12 @@ describe('KubeClient', () => {
   it('stops at once when closed: a retry waiting for its turn gives up, and no request is sent after', async () => {
     matrix.fault();
     proxy.inject({ status: 503, retryAfter: '30', reason: 'ServiceUnavailable' });
-    const { client: c } = client([token], 60);
+    const logged: string[] = [];
+    const { client: c } = client([token], 60, (line) => logged.push(line));
     const started = Date.now();
     const pending = c.getPod(ns, 'redis-0', c.deadline()).catch((e: unknown) => e);
-    while (proxy.seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+    // Closed while the retry waits its turn (the 503 answered and the pause begun), not while the request is out.
+    while (!logged.some((line) => line.includes('failed, retrying'))) await new Promise((r) => setTimeout(r, 10));
     c.close();
     expect(userError(await pending)).toBeInstanceOf(HabPodRoleError);
     expect(Date.now() - started).toBeLessThan(5000);

@@ -175,7 +175,8 @@ describe('the Redis example manifests', () => {
     await admin().createNamespace(ns).catch((error: { code?: number }) => {
       if (error?.code !== 409) throw error;
     });
-    const result = await kubectl('apply', '--server-side', '--dry-run=server', '-k', join(repoRoot, 'examples/redis/kubernetes'), '-n', ns);
+    // --force-conflicts: the Redis example test may have the same objects live, its image set by another field manager.
+    const result = await kubectl('apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', join(repoRoot, 'examples/redis/kubernetes'), '-n', ns);
     expect(result.exitCode, result.stderr).toBe(0);
     for (const object of ['serviceaccount/hab-pod-role', 'role.rbac.authorization.k8s.io/hab-pod-role', 'rolebinding.rbac.authorization.k8s.io/hab-pod-role',
       'configmap/hab-pod-role', 'validatingadmissionpolicy.admissionregistration.k8s.io/hab-pod-role.redis',
