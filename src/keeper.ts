@@ -50,9 +50,9 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   let lastRepair = 0;
   // What this member knows of its pod and, while its election says it leads, of its group.
   let own: Pod | undefined;
-  let fenceSeenAt = 0;
-  // Whether the promoter the fence names has been seen carrying the label since: its promotion is done then.
-  let promoterLed = false;
+  // Every promotion's fence on a member of the group: when this member first saw it, and whether its
+  // promoter has been seen carrying the label since (then that promotion is done).
+  const fences = new Map<string, { seenAt: number; led: boolean }>();
   let members: Pod[] = [];
   let group: { stop(): void } | undefined;
   let freeCheck: NodeJS.Timeout | undefined;
@@ -156,10 +156,6 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       const led = own ? own.metadata?.labels?.[scheme.key] === scheme.leader : start.value === scheme.leader;
       if (led && fence !== own?.metadata?.annotations?.[fenceAnnotation]) takenBy = promoter;
     }
-    if (own && fence !== own.metadata?.annotations?.[fenceAnnotation]) {
-      fenceSeenAt = Date.now();
-      promoterLed = false;
-    }
     own = pod;
   };
 
@@ -187,23 +183,32 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     }, delay).unref();
   };
 
-  /** Notes that the promoter the fence on this pod names carries the label: that promotion is done. */
-  const notePromoterLeads = () => {
-    const promoter = fenceOwner(own?.metadata?.annotations?.[fenceAnnotation]);
-    if (promoter !== undefined && members.some((p) => p.metadata?.name === promoter && p.metadata?.labels?.[scheme.key] === scheme.leader)) promoterLed = true;
+  /**
+   * Notes the fences on the group's pods, and which promoters carry the label. Any member's fence counts,
+   * not only this pod's: a promotion that demoted the holder may have lost its race for this pod's fence
+   * (this pod's own claim write changed it), and still be about to label its member.
+   */
+  const noteFences = (pods: Pod[]) => {
+    const now = Date.now();
+    const present = new Set(pods.map((p) => p.metadata?.annotations?.[fenceAnnotation]).filter((f) => f !== undefined));
+    for (const fence of fences.keys()) if (!present.has(fence)) fences.delete(fence);
+    for (const fence of present) if (!fences.has(fence)) fences.set(fence, { seenAt: now, led: false });
+    const leaders = new Set(pods.filter((p) => p.metadata?.labels?.[scheme.key] === scheme.leader).map((p) => p.metadata?.name));
+    for (const [fence, state] of fences) if (leaders.has(fenceOwner(fence))) state.led = true;
   };
 
   /**
-   * How long to wait before taking a label no rival holds: a promotion that fenced this pod and has not
-   * labelled its member yet is about to, and racing it would only move the label twice. One whose promoter
+   * How long to wait before taking a label no rival holds: a promotion that fenced a member and has not
+   * labelled its own yet is about to, and racing it would only move the label twice. One whose promoter
    * has carried the label since is done (its claim ended after), so there is nothing to wait for.
    */
   const promotionInFlight = (): number => {
-    const promoter = fenceOwner(own?.metadata?.annotations?.[fenceAnnotation]);
-    if (promoter === undefined || promoter === identity.name) return 0;
-    notePromoterLeads();
-    if (promoterLed) return 0;
-    return fenceSeenAt + promotionInFlightMs - Date.now();
+    let wait = 0;
+    for (const [fence, state] of fences) {
+      if (state.led || fenceOwner(fence) === identity.name) continue;
+      wait = Math.max(wait, state.seenAt + promotionInFlightMs - Date.now());
+    }
+    return wait;
   };
 
   /** Why this member (its election saying it leads) takes the label: a rival's claim ended, or its own label was undone. */
@@ -220,7 +225,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     members = pods;
     const me = pods.find((p) => p.metadata?.name === identity.name);
     if (me) ownSeen(me);
-    notePromoterLeads();
+    noteFences(pods);
     if (!own || value !== scheme.leader) return;
     const holding = own.metadata?.labels?.[scheme.key] === scheme.leader;
     for (const peer of pods) {
