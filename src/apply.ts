@@ -36,6 +36,8 @@ export interface ApplyOutcome {
   yieldedTo?: string;
   /** Whether this run found that contest new, and recorded it (the claim on its pod, RoleContested Events). */
   contestRecorded?: boolean;
+  /** A yielding member found a rival's promotion still in flight and left the free label alone: ask again after this. */
+  waitMs?: number;
 }
 
 /** Checks everything that can be checked without the network, so bad input changes nothing. */
@@ -103,7 +105,14 @@ export async function applyLabel(client: KubeClient, request: LabelRequest, log:
  * demotes it; a member whose label a promotion took while its file said leader all along leaves it
  * with the holder (see `yieldsTo`).
  */
-export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'> & { rivals?: 'demote' | 'yield' };
+export type LabelRequest = Pick<ApplyRequest, 'identity' | 'scheme' | 'value' | 'force' | 'dryRun' | 'election' | 'group'> & {
+  rivals?: 'demote' | 'yield';
+  /**
+   * For a yielding member: how long a rival's promotion that the group's list shows in flight (it fenced
+   * members, but its promoter does not carry the label yet) keeps this member from the free label.
+   */
+  promotionInFlight?: (members: Pod[]) => number;
+};
 
 /** Following, or routable as neither: GET this pod, plan its one write (if any), send it. */
 async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logger, deadline: number): Promise<ApplyOutcome> {
@@ -147,6 +156,10 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger, d
         const claim = await recordYield(client, request, self, members.find((m) => m.metadata?.name === holder)!, log, deadline);
         return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: claim ? [claim] : [], yieldedTo: holder, contestRecorded: claim !== undefined };
       }
+      // The list can show what the watch has not yet: a rival's promotion that demoted the holder and has
+      // yet to label its member. Taking the label now would only have it taken again.
+      const waitMs = request.rivals === 'yield' && dryRun === 'none' ? (request.promotionInFlight?.(members) ?? 0) : 0;
+      if (waitMs > 0) return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: [], waitMs };
       const promotion = planPromotion(members, identity.name, scheme);
       if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
         // Another run for this pod (a racing hook, or the resident) finished the promotion after this one

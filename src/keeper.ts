@@ -96,7 +96,12 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
         }
         try {
           // The key is ours by now (we labelled it at start), so a hand-made value under it is put right, not refused.
-          const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals }, log, client.deadline());
+          const inFlight = (pods: Pod[]) => {
+            noteFences(pods);
+            return promotionInFlight();
+          };
+          const outcome = await applyLabel(client, { identity, scheme, value, election, group: start.group, force: true, dryRun: 'none', rivals, promotionInFlight: inFlight }, log, client.deadline());
+          if (outcome.waitMs) scheduleFreeCheck(outcome.waitMs);
           claimsApplied = claim;
           failedPasses = 0;
           clearTimeout(retry);
