@@ -4,7 +4,7 @@ import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nodeName } from '../tools/node.ts';
+import { nodeName, nodeNetwork } from '../tools/node.ts';
 import { recordOutput, runCli } from './support/cli.ts';
 import { admin, controlPlane, createNamespace } from './support/cluster.ts';
 import { electionText, tempDir } from './support/election.ts';
@@ -127,7 +127,7 @@ describe.skipIf(!node)(`the tool in a pod on the real node${node ? '' : ` (skipp
     // In-cluster discovery: the kubelet's KUBERNETES_SERVICE_HOST, answered through kube-proxy's rules.
     expect(log.find((l) => l.msg === 'credentials')).toMatchObject({
       from: 'service account in /var/run/secrets/kubernetes.io/serviceaccount',
-      server: 'https://10.0.0.1:443',
+      server: `https://${nodeNetwork.kubernetesService}:443`,
     });
     expect(log.find((l) => l.level === 'info')?.msg).toBe(`pod ${namespace}/${name}: role=leader (had none)`);
 

@@ -138,7 +138,7 @@ function apiserverArgs(state: State, port: number, extra: string[], bindAddress 
     '--authorization-mode=RBAC',
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${join(dir, 'sa.pub')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
+    `--service-cluster-ip-range=${nodeNetwork.serviceCidr}`,
     '--profiling=false',
     ...extra,
   ];
@@ -229,8 +229,8 @@ function writeCredentials(dir: string): Pick<ControlPlane, 'caFile' | 'caPem' | 
     writeFileSync(at('tokens.csv'), `${randomBytes(24).toString('hex')},admin,admin,"system:masters"\n`, { mode: 0o600 });
   }
   // 198.18.0.1 and 198.18.1.1: the bridges of the pod networks the Redis tests and the demo build;
-  // 198.19.0.1: the real node's bridge; 10.0.0.1: the `kubernetes` Service, how pods reach it.
-  const serving = `subjectAltName=IP:127.0.0.1,IP:10.0.0.1,IP:198.18.0.1,IP:198.18.1.1,IP:${nodeNetwork.gateway},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n` +
+  // 198.19.0.1: the real node's bridge; 198.19.1.1: the `kubernetes` Service, how pods reach it.
+  const serving = `subjectAltName=IP:127.0.0.1,IP:${nodeNetwork.kubernetesService},IP:198.18.0.1,IP:198.18.1.1,IP:${nodeNetwork.gateway},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n` +
     'extendedKeyUsage=serverAuth\n';
   if (!existsSync(at('apiserver.ext')) || readFileSync(at('apiserver.ext'), 'utf8') !== serving) signed('apiserver', '/CN=kube-apiserver', serving);
   if (!existsSync(at('apiserver-kubelet-client.crt'))) {

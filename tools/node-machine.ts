@@ -15,7 +15,14 @@ export const nodeNetwork = {
   /** The bridge's address: the node's IP, the pods' gateway, where they reach the API server. */
   gateway: '198.19.0.1',
   podCidr: '198.19.0.0/24',
-  serviceCidr: '10.0.0.0/24',
+  /**
+   * The Services' range, inside the benchmarking block (RFC 2544) as the bridge is: it is routed to the
+   * bridge, and 10.0.0.0/24, the usual choice, is many a machine's own network, which the route and the
+   * conntrack flush at the end would take over.
+   */
+  serviceCidr: '198.19.1.0/24',
+  /** The `kubernetes` Service: the first address of the range, where pods find the API server. */
+  kubernetesService: '198.19.1.1',
 } as const;
 /** The kubelet's cgroup root, so only the node's own pods' cgroups are ever touched. */
 export const cgroupRoot = 'hab-pod-role';

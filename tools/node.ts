@@ -3,7 +3,7 @@
 // Everything lives under DIR/node (containerd's root, state and socket, the kubelet's root, pod logs);
 // the machine-wide changes are recorded and undone by node-machine.ts. Pods get addresses in
 // 198.19.0.0/24 on the bridge hprnode0 and reach the API server through the `kubernetes` Service
-// (10.0.0.1:443, kube-proxy) at the bridge's address, where a forwarder hands connections to loopback.
+// (198.19.1.1:443, kube-proxy) at the bridge's address, where a forwarder hands connections to loopback.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -209,7 +209,7 @@ function nodeSchedulable(body: string): boolean {
   return !!ready && !(node.spec?.taints ?? []).some((t) => t.key === 'node.kubernetes.io/not-ready');
 }
 
-/** No nameserver a query could reach: pods must never send DNS off the machine. The tool needs none (10.0.0.1). */
+/** No nameserver a query could reach: pods must never send DNS off the machine. The tool needs none (the `kubernetes` Service is an address). */
 const resolvConf = '# hab-pod-role node: no resolver on purpose\nnameserver 127.0.0.1\noptions attempts:1 timeout:1\n';
 
 function containerdConfig(dir: string): string {
