@@ -13,6 +13,8 @@ import { buildPlan, exportImage, hookPath, onDisk, runHook, type Built } from '.
 import { renderTemplate } from './support/supervisor.ts';
 
 const isRoot = process.getuid?.() === 0;
+/** A skipped suite says why in its name, so the report shows it. */
+const needsRoot = isRoot ? '' : ' (skipped: needs root for a mount namespace and chroot)';
 
 const plans = ['plans/hab-pod-role/plan.sh', 'examples/redis/plan.sh'];
 
@@ -28,7 +30,7 @@ describe('Habitat plans', () => {
 });
 
 // Building and exporting need a mount namespace and chroot: root only, skipped (and reported skipped) otherwise.
-describe.runIf(isRoot)('the hab-plan-build stand-in', () => {
+describe.runIf(isRoot)(`the hab-plan-build stand-in${needsRoot}`, () => {
   it('runs do_build in the plan\'s directory when there is no pkg_source, and fix_interpreter rewrites only lines matching #!.*<bin>', async () => {
     const plan = join(repoRoot, 'test/fixtures/plans/interpreter');
     const built = await buildPlan(plan, 'acme');
@@ -41,7 +43,7 @@ describe.runIf(isRoot)('the hab-plan-build stand-in', () => {
   }, 120_000);
 });
 
-describe.runIf(isRoot)('the tool plan, built as hab-plan-build builds it and run as an exported image runs it', () => {
+describe.runIf(isRoot)(`the tool plan, built as hab-plan-build builds it and run as an exported image runs it${needsRoot}`, () => {
   let built: Built;
   let image: string;
   const version = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version;
