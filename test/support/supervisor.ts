@@ -109,6 +109,11 @@ export class SupervisedMember {
   private runExit: Promise<number> | undefined;
   private health: Health = 'unknown';
   private gateway: Server | undefined;
+  /**
+   * When the last render began rewriting each file it changed ('config/election.toml': ms of the machine's
+   * monotonic clock, which a container shares with the host): where a benchmark starts its clock.
+   */
+  rewritten: Record<string, number> = {};
 
   constructor(spec: MemberSpec) {
     this.spec = spec;
@@ -140,6 +145,7 @@ export class SupervisedMember {
     const data = this.templateData(group);
     let configChanged = false;
     const hooksChanged: string[] = [];
+    this.rewritten = {};
     for (const kind of ['config', 'hooks'] as const) {
       const dir = join(this.spec.planDir, kind);
       for (const file of readdirSync(dir)) {
@@ -147,6 +153,7 @@ export class SupervisedMember {
         const target = join(this.spec.svcDir, kind, file);
         if (this.rendered.get(target) === text) continue;
         // In place, as File::create does: a reader can find it empty or half-written for a moment.
+        this.rewritten[`${kind}/${file}`] = monotonicMs();
         writeFileSync(target, text, { mode: kind === 'hooks' ? 0o755 : 0o644 });
         ownedByServiceUser(target);
         this.rendered.set(target, text);
@@ -323,6 +330,11 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // the group is gone
   }
+}
+
+/** CLOCK_MONOTONIC in milliseconds: the same clock in every process on the machine, containers included. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
 }
 
 function osSignal(name: NodeJS.Signals): number {
