@@ -12,14 +12,14 @@
 //   hab-sup needs no Node; the stand-in does. Nothing in the image can reach this Node by name.
 
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { buildImage, busyboxEntries, sharedLibraries } from '../../tools/image.ts';
 import { importImage, type RealNode } from '../../tools/node.ts';
 import { idents } from './core-origin.ts';
 import { tempDir } from './election.ts';
-import { buildPlan, exportImage } from './habitat.ts';
+import { buildPlan, exportImage, type Built } from './habitat.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -32,9 +32,21 @@ const release = '20261201000000';
 const redisIdent = `core/redis/7.0.15/${release}`;
 const sup = '/hab/sup-standin';
 
+/**
+ * The same image with some of the example's files changed (a path under the package, such as `hooks/run`,
+ * and what becomes of its text), under another tag: for measuring one labelling style at a time.
+ */
+export interface ImageVariant {
+  tag: string;
+  edits: Record<string, (text: string) => string>;
+}
+
+// One plan build per process: a variant differs only in the example's own files.
+let planBuild: Promise<Built> | undefined;
+
 /** Builds the image and loads it into the node's containerd; returns the tag. Takes about a minute (the plan build). */
-export async function importRedisImage(node: RealNode): Promise<string> {
-  const built = await buildPlan(join(repoRoot, 'plans/hab-pod-role'), origin);
+export async function importRedisImage(node: RealNode, variant?: ImageVariant): Promise<string> {
+  const built = await (planBuild ??= buildPlan(join(repoRoot, 'plans/hab-pod-role'), origin));
   if (built.exitCode !== 0) throw new Error(`the hab-pod-role plan did not build:\n${built.output}`);
   const toolIdent = built.prefix.replace(/^\/hab\/pkgs\//, '');
   // The package and its TDEPS, as the packaging test exports them.
@@ -68,6 +80,7 @@ export async function importRedisImage(node: RealNode): Promise<string> {
   const example = join(hab, 'pkgs', exampleFull);
   mkdirSync(example, { recursive: true });
   for (const part of ['config', 'hooks', 'default.toml', 'plan.sh']) cpSync(join(repoRoot, 'examples/redis', part), join(example, part), { recursive: true });
+  for (const [path, edit] of Object.entries(variant?.edits ?? {})) writeFileSync(join(example, path), edit(readFileSync(join(example, path), 'utf8')));
   metadata(example, exampleFull, [redisIdent, toolIdent], {}, [redisIdent, toolIdent, idents.glibc, idents.gccLibs]);
 
   // The stand-in and its Node, outside PATH.
@@ -79,8 +92,9 @@ export async function importRedisImage(node: RealNode): Promise<string> {
   copyFileSync(process.execPath, join(stage, 'sup/node'));
   pointAtCore(join(stage, 'sup/node'));
 
+  const tag = variant?.tag ?? imageName;
   const archive = buildImage({
-    tag: imageName,
+    tag,
     entries: [
       ...busyboxEntries(),
       { from: hab, to: '/hab' },
@@ -96,7 +110,7 @@ export async function importRedisImage(node: RealNode): Promise<string> {
     env: ['PATH=/bin'],
   }, stage);
   importImage(node, archive);
-  return imageName;
+  return tag;
 }
 
 /** IDENT, DEPS, TDEPS and the optional PATH, as hab-plan-build writes them. */

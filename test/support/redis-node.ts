@@ -1,6 +1,6 @@
 // examples/redis as real containers on the real node: the exported-style image, the manifests applied as a user applies them, hostPath volumes, the harness's elections.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { execa } from 'execa';
@@ -10,7 +10,7 @@ import type { RealNode } from '../../tools/node.ts';
 import { tempDir } from './election.ts';
 import { readyEndpoints } from './endpoints.ts';
 import { eventually } from './eventually.ts';
-import { imageName, importRedisImage, origin } from './redis-image.ts';
+import { importRedisImage, origin, type ImageVariant } from './redis-image.ts';
 import { harnessPort, type GroupState, type Tick } from './supervisor.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
@@ -26,54 +26,69 @@ export class RedisOnNode {
   /** Where each member's volume lives on the node (a static hostPath PersistentVolume each). */
   readonly volumes = new Map<Member, string>();
   private readonly plane: ControlPlane;
-  private readonly overlay: string;
+  private readonly node: RealNode;
+  /** Where the image overlay and the volumes' directories live. */
+  private readonly work = tempDir('redis-node');
+  private readonly overlay = join(this.work, 'kustomize');
 
-  private constructor(plane: ControlPlane, overlay: string) {
+  private constructor(plane: ControlPlane, node: RealNode) {
     this.plane = plane;
+    this.node = node;
     this.admin = new KubeAdmin(plane);
-    this.overlay = overlay;
   }
 
   /** Builds and imports the image, provides the volumes, applies the manifests and waits for three running containers. */
-  static async start(plane: ControlPlane, node: RealNode): Promise<RedisOnNode> {
-    await importRedisImage(node);
-    const work = tempDir('redis-node');
-    // What a user does after `hab pkg export container`: point the StatefulSet at the image they built.
-    const overlay = join(work, 'kustomize');
-    mkdirSync(overlay);
-    writeFileSync(join(overlay, 'kustomization.yaml'), [
-      'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
-      `resources: [${relative(overlay, join(repoRoot, 'examples/redis/kubernetes'))}]`,
-      `images: [{name: example/redis-leader, newName: ${imageName.split(':')[0]}, newTag: "${imageName.split(':')[1]}"}]`, '',
-    ].join('\n'));
-    const example = new RedisOnNode(plane, overlay);
+  static async start(plane: ControlPlane, node: RealNode, variant?: ImageVariant): Promise<RedisOnNode> {
+    const example = new RedisOnNode(plane, node);
     try {
       await example.admin.createNamespace(example.namespace).catch((e: { code?: number }) => {
         if (e?.code !== 409) throw e;
       });
-      // As an admin satisfies the claims: one static hostPath PersistentVolume per member, bound to its claim.
-      for (const m of members) {
-        const dir = join(work, `pv-${m}`);
-        mkdirSync(dir);
-        example.volumes.set(m, dir);
-        await example.admin.core.createPersistentVolume({
-          body: {
-            metadata: { name: `redis-data-${m}` },
-            spec: {
-              capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '',
-              hostPath: { path: dir, type: 'Directory' },
-              claimRef: { namespace: example.namespace, name: `data-${m}` },
-            },
-          },
-        });
-      }
-      await example.kubectl('apply', '-k', overlay);
-      for (const m of members) await example.running(m);
+      await example.deploy(variant);
     } catch (error) {
       await example.stop();
       throw error;
     }
     return example;
+  }
+
+  /**
+   * Replaces the StatefulSet with one running `variant`'s image, on new volumes; the Services, RBAC and
+   * admission policy stay as they are (deleting and creating the policy's parameter again leaves a moment
+   * in which the API server refuses the tool's writes: "no params found for policy binding").
+   */
+  async redeploy(variant?: ImageVariant): Promise<void> {
+    await this.kubectl('delete', 'statefulset', 'redis', '--wait=true', '--timeout=60s');
+    await this.removeVolumes();
+    await this.deploy(variant);
+  }
+
+  private async deploy(variant?: ImageVariant): Promise<void> {
+    const image = await importRedisImage(this.node, variant);
+    // What a user does after `hab pkg export container`: point the StatefulSet at the image they built.
+    mkdirSync(this.overlay, { recursive: true });
+    writeFileSync(join(this.overlay, 'kustomization.yaml'), [
+      'apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization',
+      `resources: [${relative(this.overlay, join(repoRoot, 'examples/redis/kubernetes'))}]`,
+      `images: [{name: example/redis-leader, newName: ${image.split(':')[0]}, newTag: "${image.split(':')[1]}"}]`, '',
+    ].join('\n'));
+    // As an admin satisfies the claims: one static hostPath PersistentVolume per member, bound to its claim.
+    for (const m of members) {
+      const dir = mkdtempSync(join(this.work, `pv-${m}-`));
+      this.volumes.set(m, dir);
+      await this.admin.core.createPersistentVolume({
+        body: {
+          metadata: { name: `redis-data-${m}` },
+          spec: {
+            capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: '',
+            hostPath: { path: dir, type: 'Directory' },
+            claimRef: { namespace: this.namespace, name: `data-${m}` },
+          },
+        },
+      });
+    }
+    await this.kubectl('apply', '-k', this.overlay);
+    for (const m of members) await this.running(m);
   }
 
   /** Until `m`'s container runs (a new one after a restart or a re-creation when `after` is given), and its pod. */
@@ -94,13 +109,19 @@ export class RedisOnNode {
 
   /** The group's state, as gossip would bring it, to each member in `to`: one Supervisor tick each. */
   async elect(leader: Member | undefined, election: GroupState['election'] = 'finished', to: readonly Member[] = members, alive: readonly Member[] = to): Promise<Record<string, Tick>> {
+    const ticks = await this.census(leader, election, to, alive);
+    return Object.fromEntries(Object.entries(ticks).map(([m, { tick }]) => [m, tick]));
+  }
+
+  /** As `elect`, with when each member's Supervisor began rewriting each file it changed (`config/election.toml`: monotonic ms). */
+  async census(leader: Member | undefined, election: GroupState['election'] = 'finished', to: readonly Member[] = members, alive: readonly Member[] = to): Promise<Record<string, { tick: Tick; rewritten: Record<string, number> }>> {
     const state = {
       election, leader, healthCheckIntervalSeconds,
       members: await Promise.all(members.map(async (m) => ({ name: m, ip: alive.includes(m) ? await this.podIp(m) : '', alive: alive.includes(m) }))),
     };
-    const results: Record<string, Tick> = {};
+    const results: Record<string, { tick: Tick; rewritten: Record<string, number> }> = {};
     await Promise.all(to.map(async (m) => {
-      results[m] = ((await this.harness(m, '/census', state)) as { tick: Tick }).tick;
+      results[m] = (await this.harness(m, '/census', state)) as { tick: Tick; rewritten: Record<string, number> };
     }));
     return results;
   }
@@ -263,9 +284,16 @@ export class RedisOnNode {
   /** Deletes the workload (pods TERMed as the kubelet does), the claims and the volumes. */
   async stop(): Promise<void> {
     await this.kubectl('delete', '-k', this.overlay, '--ignore-not-found', '--wait=true', '--timeout=60s').catch(() => undefined);
+    await this.removeVolumes();
+  }
+
+  /** Once the pods are gone: the claims and the volumes. */
+  private async removeVolumes(): Promise<void> {
     await eventually(async () => (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items.length === 0, { what: 'the example\'s pods gone', timeoutMs: 60_000 }).catch(() => undefined);
     await this.kubectl('delete', 'pvc', '--all', '--wait=true', '--timeout=30s').catch(() => undefined);
     for (const m of members) await this.admin.core.deletePersistentVolume({ name: `redis-data-${m}` }).catch(() => undefined);
+    // Gone, not only going: a next start in the same run creates them again under the same names.
+    await eventually(async () => (await this.admin.core.listPersistentVolume()).items.every((pv) => !pv.metadata!.name!.startsWith('redis-data-')), { what: 'the example\'s volumes gone', timeoutMs: 30_000 }).catch(() => undefined);
   }
 }
 
