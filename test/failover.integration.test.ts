@@ -1,15 +1,19 @@
 // Failover simulation: many random leadership changes on a real API server, every label change on record.
 
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Owner } from '../tools/kube-admin.ts';
 import { runCli, startCli, type RunningCli } from './support/cli.ts';
 import { admin, createNamespace, podEnv } from './support/cluster.ts';
 import { electionText, renameElection, tempDir, writeElection, type State } from './support/election.ts';
 import { eventually } from './support/eventually.ts';
-import { KubeletStandIn } from './support/kubelet.ts';
 import { seeded as random } from './support/random.ts';
+import { importToolImage, realNode, toolImage } from './support/real-node.ts';
 import { LabelRecorder } from './support/recorder.ts';
+
+const { node, unavailable } = realNode();
 
 const transitions = 50;
 const seed = Number(process.env.FAILOVER_SEED ?? Date.now() % 1_000_000);
@@ -19,9 +23,11 @@ interface Group {
   saDir: string;
   members: string[];
   files: Map<string, string>;
+  dir: string;
 }
 
-async function createGroup(prefix: string, size: number): Promise<Group> {
+/** The group's pods are API objects only, or with `spec` real pods on the node (the spec made for each member's directory). */
+async function createGroup(prefix: string, size: number, spec?: (memberDir: string) => V1PodSpec): Promise<Group> {
   const namespace = await createNamespace(prefix);
   const saDir = (await admin().serviceAccount(namespace)).dir;
   const owner: Owner = await admin().createOwner(namespace, 'redis');
@@ -29,10 +35,42 @@ async function createGroup(prefix: string, size: number): Promise<Group> {
   const members = Array.from({ length: size }, (_, i) => `redis-${i}`);
   const files = new Map<string, string>();
   for (const m of members) {
-    await admin().createPod(namespace, m, { app: 'redis' }, owner);
+    mkdirSync(join(dir, m));
+    await admin().createPod(namespace, m, { app: 'redis' }, owner, spec?.(join(dir, m)));
     files.set(m, join(dir, `${m}.toml`));
   }
-  return { namespace, saDir, members, files };
+  return { namespace, saDir, members, files, dir };
+}
+
+/**
+ * A member's pod on the real node, Ready while the file `ready` in its directory (a hostPath) exists: the
+ * kubelet's readiness probe asks busybox httpd for it every second, and one failed probe marks it unready.
+ */
+function probedPod(memberDir: string): V1PodSpec {
+  writeFileSync(join(memberDir, 'ready'), 'ok\n');
+  return {
+    // httpd as PID 1 has no TERM handler: nothing to wait for when the namespace goes.
+    terminationGracePeriodSeconds: 1,
+    containers: [{
+      name: 'main',
+      image: toolImage,
+      imagePullPolicy: 'Never',
+      command: ['/usr/sbin/httpd', '-f', '-p', '8080', '-h', '/probe'],
+      readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1, failureThreshold: 1 },
+      volumeMounts: [{ name: 'probe', mountPath: '/probe' }],
+    }],
+    volumes: [{ name: 'probe', hostPath: { path: memberDir, type: 'Directory' } }],
+  };
+}
+
+/** Until the kubelet has reported `pod` Ready (or not), as its probe found. */
+async function readiness(g: Group, pod: string, ready: boolean, what: string): Promise<void> {
+  const read = () => admin().core.readNamespacedPod({ namespace: g.namespace, name: pod });
+  await eventually(async () => (await read()).status?.conditions?.some((c) => c.type === 'Ready' && c.status === (ready ? 'True' : 'False')) ?? false, { timeoutMs: 30_000, intervalMs: 50, what })
+    .catch(async (error: Error) => {
+      const { status, spec } = await read();
+      throw new Error(`${error.message}: on node ${spec?.nodeName ?? '(none)'}, ${JSON.stringify({ phase: status?.phase, conditions: status?.conditions, containers: status?.containerStatuses })}`, { cause: error });
+    });
 }
 
 /** Waits until exactly `leader` carries the leader value and every member in `followers` the follower value. */
@@ -133,18 +171,20 @@ describe(`failover simulation (seed ${seed})`, () => {
     }, 600_000);
   });
 
-  describe('contested leadership: members running `run --watch`, several of whose elections say they lead', () => {
+  // The members' pods run on the real node, so that a partitioned holder's pod can be reported unready by
+  // the kubelet itself (the node lifecycle controller marks the pods of a node it cannot reach Ready=False;
+  // here the pod's own readiness probe starts failing). The members' wrappers run beside the test.
+  describe.skipIf(!node)(`contested leadership: members running \`run --watch\`, several of whose elections say they lead${node ? '' : ` (skipped: ${unavailable})`}`, () => {
     let g: Group;
     let recorder: LabelRecorder;
     const wrappers = new Map<string, RunningCli>();
-    // What the node lifecycle controller does to the pods of a node it can no longer reach: Ready=False.
-    let kubelet: KubeletStandIn;
 
     beforeAll(async () => {
-      g = await createGroup('failover-contest', 4);
-      kubelet = new KubeletStandIn(admin(), g.namespace, 'node-contest');
+      importToolImage(node!, tempDir('failover-image'));
+      g = await createGroup('failover-contest', 4, probedPod);
+      for (const m of g.members) await readiness(g, m, true, `${m} Ready by its probe`);
       recorder = await startResidents(g, wrappers);
-    });
+    }, 120_000);
 
     afterAll(() => stopResidents(recorder, wrappers));
 
@@ -198,14 +238,16 @@ describe(`failover simulation (seed ${seed})`, () => {
             write(stale, 'leader');
             await holdsAlone(stale, `${context}: the newest claim taking the label`);
             await hold();
-            // The stale holder is cut off: its wrapper cannot act, and its node's pods are marked unready.
+            // The stale holder is cut off: its wrapper cannot act, and its pod is reported unready.
             wrappers.get(stale)!.signal('SIGSTOP');
-            await kubelet.report(stale, '198.18.3.10', false);
+            rmSync(join(g.dir, stale, 'ready'));
+            await readiness(g, stale, false, `${context}: the kubelet reporting ${stale} unready`);
             await holdsAlone(leader, `${context}: the waiting claimant taking the label from an unready holder`);
             await hold();
             // It rejoins and learns the election result.
             write(stale, 'follower');
-            await kubelet.report(stale, '198.18.3.10', true);
+            writeFileSync(join(g.dir, stale, 'ready'), 'ok\n');
+            await readiness(g, stale, true, `${context}: the kubelet reporting ${stale} Ready again`);
             wrappers.get(stale)!.signal('SIGCONT');
             bound = 2;
           } else {

@@ -5,7 +5,7 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, RbacAuthorizationV1Api, type KubernetesObject, type V1Pod, type V1PolicyRule } from '@kubernetes/client-node';
+import { CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, RbacAuthorizationV1Api, type KubernetesObject, type V1Pod, type V1PodSpec, type V1PolicyRule } from '@kubernetes/client-node';
 import { defaultLabelScheme, type LabelScheme } from '../src/labels.ts';
 import { rbacObjects } from '../src/rbac.ts';
 import { plain } from '../src/yaml.ts';
@@ -95,14 +95,16 @@ export class KubeAdmin {
    * Creates a pod running as the tool's account. In a namespace set up with `serviceAccount`, it then
    * does what the kubelet does for such a pod: mounts a token bound to it, under `<dir>/<pod>`. The pod
    * exists only as an API object: it names a scheduler that does not exist, so kube-scheduler leaves it
-   * alone (no status writes, no events) and it never reaches the real node.
+   * alone (no status writes, no events) and it never reaches the real node. Given `spec` (its containers,
+   * volumes...), it is a real pod instead: kube-scheduler binds it to the node and the kubelet runs it and
+   * reports its status.
    */
-  async createPod(namespace: string, name: string, labels: Record<string, string> = {}, owner?: Owner): Promise<V1Pod> {
+  async createPod(namespace: string, name: string, labels: Record<string, string> = {}, owner?: Owner, spec?: V1PodSpec): Promise<V1Pod> {
     const pod = await this.core.createNamespacedPod({
       namespace,
       body: {
         metadata: { name, labels, ...(owner ? { ownerReferences: [owner] } : {}) },
-        spec: { serviceAccountName, automountServiceAccountToken: false, schedulerName: apiObjectsOnly, containers: [{ name: 'main', image: 'redis' }] },
+        spec: { serviceAccountName, automountServiceAccountToken: false, ...(spec ?? { schedulerName: apiObjectsOnly, containers: [{ name: 'main', image: 'redis' }] }) },
       },
     });
     const mounts = this.mounts.get(namespace);
