@@ -93,11 +93,8 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
       '--bind-address=127.0.0.1', '--secure-port=0', '--leader-elect=false',
       `--service-account-private-key-file=${join(dir, 'sa.key')}`, `--root-ca-file=${state.caFile}`,
       '--use-service-account-credentials=false',
+      // The node lifecycle controller (in '*') lifts the real node's not-ready taint.
       '--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller',
-      // The node lifecycle controller lifts the real node's not-ready taint. The Nodes the kubelet
-      // stand-in registers never report status: this grace keeps them, and their pods, from being
-      // marked unreachable and evicted during a run.
-      '--node-startup-grace-period=24h',
     ]);
     // The serviceaccount controller creating "default" in kube-public shows the controller manager is working.
     await waitFor('kube-controller-manager', controllerManager, deadline, async () => {
