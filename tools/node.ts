@@ -48,6 +48,15 @@ interface NodeState {
   pids: { name: string; pid: number; binary?: string; args?: string[]; env?: Record<string, string> }[];
 }
 
+/** Where the node of the control plane in `clusterDir` keeps its state: what it started. */
+const stateFile = (clusterDir: string) => join(clusterDir, 'node', 'state.json');
+
+/** The node's state, or undefined when no node was started there (or it was stopped). */
+function readNodeState(clusterDir: string): NodeState | undefined {
+  const file = stateFile(clusterDir);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as NodeState) : undefined;
+}
+
 /**
  * Starts the node for the control plane in `plane.dir` and waits until it is Ready, untainted by the
  * node lifecycle controller, and kube-proxy has synced. `scratchDir` goes with the machine record
@@ -62,7 +71,7 @@ export async function startNode(plane: NodePlane, options: { deadline: number; p
   // Outside the try: a node another run holds must not be torn down by this one's failure.
   claimMachine({ clusterDir: plane.dir, ...(options.scratchDir ? { scratchDir: options.scratchDir } : {}) });
   const state: NodeState = { pids: [] };
-  const saveState = () => writeFileSync(join(dir, 'state.json'), JSON.stringify(state, null, 2));
+  const saveState = () => writeFileSync(stateFile(plane.dir), JSON.stringify(state, null, 2));
   const node: RealNode = {
     name: nodeName, dir, timings,
     containerdSocket: join(dir, 'containerd.sock'),
@@ -126,14 +135,13 @@ export async function startNode(plane: NodePlane, options: { deadline: number; p
 
 /** Stops the node of the control plane in `clusterDir` and undoes what it did to the machine; a no-op when none runs. */
 export async function stopNode(clusterDir: string): Promise<void> {
-  const file = join(clusterDir, 'node', 'state.json');
-  if (existsSync(file) && machineRecordedFor(clusterDir)) {
-    const state = JSON.parse(readFileSync(file, 'utf8')) as NodeState;
+  const state = readNodeState(clusterDir);
+  if (state && machineRecordedFor(clusterDir)) {
     // The kubelet first, so it restarts nothing while the rest goes; the containers go with the machine's cleanup.
     const kubeletFirst = [...state.pids].reverse().sort((a, b) => Number(b.name === 'kubelet') - Number(a.name === 'kubelet'));
     for (const { pid } of kubeletFirst) await stopDaemon(pid, 5_000);
   }
-  rmSync(file, { force: true });
+  rmSync(stateFile(clusterDir), { force: true });
   releaseMachine(clusterDir);
 }
 
@@ -143,13 +151,12 @@ export async function stopNode(clusterDir: string): Promise<void> {
  */
 export async function restartNodeDaemon(clusterDir: string, name: 'kubelet' | 'kube-proxy', deadline = Date.now() + 60_000): Promise<void> {
   const dir = join(clusterDir, 'node');
-  const file = join(dir, 'state.json');
-  const state = JSON.parse(readFileSync(file, 'utf8')) as NodeState;
-  const daemon = state.pids.find((p) => p.name === name);
-  if (!daemon?.binary || !daemon.args) throw new Error(`the node in ${clusterDir} has no ${name} to restart`);
+  const state = readNodeState(clusterDir);
+  const daemon = state?.pids.find((p) => p.name === name);
+  if (!state || !daemon?.binary || !daemon.args) throw new Error(`the node in ${clusterDir} has no ${name} to restart`);
   await stopDaemon(daemon.pid, 5_000);
   daemon.pid = startDaemon(daemon.binary, daemon.args, join(dir, `${name}.log`), daemon.env);
-  writeFileSync(file, JSON.stringify(state, null, 2));
+  writeFileSync(stateFile(clusterDir), JSON.stringify(state, null, 2));
   const config = JSON.parse(readFileSync(join(dir, `${name}.yaml`), 'utf8')) as { healthzPort?: number; healthzBindAddress?: string };
   const healthz = name === 'kubelet' ? `http://127.0.0.1:${config.healthzPort}/healthz` : `http://${config.healthzBindAddress}/healthz`;
   await waitFor(name, daemon.pid, deadline, async () => /ok|lastUpdated/.test(await httpGet(healthz)), dir);
@@ -157,9 +164,7 @@ export async function restartNodeDaemon(clusterDir: string, name: 'kubelet' | 'k
 
 /** Whether the node's daemons of the control plane in `clusterDir` all run. */
 export function nodeRunning(clusterDir: string): boolean {
-  const file = join(clusterDir, 'node', 'state.json');
-  if (!existsSync(file)) return false;
-  return (JSON.parse(readFileSync(file, 'utf8')) as NodeState).pids.every(({ pid }) => alive(pid));
+  return readNodeState(clusterDir)?.pids.every(({ pid }) => alive(pid)) ?? false;
 }
 
 /** Loads a docker-archive into the node's containerd, where the kubelet finds it (`imagePullPolicy: Never`). */
