@@ -172,7 +172,8 @@ export function importImage(node: Pick<RealNode, 'containerdSocket'>, archive: s
   ctr(node, 'images', 'import', archive);
 }
 
-function ctr(node: Pick<RealNode, 'containerdSocket'>, ...args: string[]): string {
+/** `ctr` against the node's containerd, in the kubelet's namespace (k8s.io); its output. */
+export function ctr(node: Pick<RealNode, 'containerdSocket'>, ...args: string[]): string {
   return execFileSync('ctr', ['-a', node.containerdSocket, '-n', 'k8s.io', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 

@@ -2,11 +2,11 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { inject } from 'vitest';
 import { buildImage, busyboxEntries } from '../../tools/image.ts';
 import { importImage, type RealNode } from '../../tools/node.ts';
 import { controlPlane, repoRoot } from './cluster.ts';
+import { kubectl as adminKubectl } from './kubectl.ts';
 
 export const toolImage = 'local.test/hab-pod-role:test';
 
@@ -37,8 +37,7 @@ export function importToolImage(node: RealNode, workDir: string): void {
 
 /** kubectl of the same version as the API server, with the admin kubeconfig, as a cluster's admin runs it. */
 export async function kubectl(args: string[], input?: string): Promise<string> {
-  const plane = controlPlane();
-  const result = await execa(join(plane.binDir, 'kubectl'), ['--kubeconfig', plane.kubeconfig, ...args], { ...(input === undefined ? {} : { input }), reject: false });
+  const result = await adminKubectl(controlPlane(), args, { ...(input === undefined ? {} : { input }), reject: false });
   if (result.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${result.exitCode}): ${result.stderr}`);
   return result.stdout;
 }

@@ -6,10 +6,11 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { KubeAdmin } from '../../tools/kube-admin.ts';
 import type { ControlPlane } from '../../tools/control-plane.ts';
-import type { RealNode } from '../../tools/node.ts';
+import { ctr, type RealNode } from '../../tools/node.ts';
 import { tempDir } from './election.ts';
 import { readyEndpoints } from './endpoints.ts';
 import { eventually } from './eventually.ts';
+import { kubectl } from './kubectl.ts';
 import { importRedisImage, origin, type ImageVariant } from './redis-image.ts';
 import { harnessPort, type GroupState, type Tick } from './supervisor.ts';
 
@@ -158,13 +159,13 @@ export class RedisOnNode {
 
   /** `kubectl exec POD -- COMMAND`: in the container, with its PATH (/bin) and environment; the exit code. */
   async exec(m: Member, command: string[]): Promise<number> {
-    return (await execa(join(this.plane.binDir, 'kubectl'), [`--kubeconfig=${this.plane.kubeconfig}`, '-n', this.namespace, 'exec', m, '--', ...command], { reject: false, stdin: 'ignore' })).exitCode ?? 1;
+    return (await kubectl(this.plane, ['-n', this.namespace, 'exec', m, '--', ...command], { reject: false })).exitCode ?? 1;
   }
 
   /** `kubectl exec POD -- hab pkg exec ORIGIN/hab-pod-role hab-pod-role ARGS`: the package's executable, in the pod. */
   tool(m: Member, args: string[]) {
-    return execa(join(this.plane.binDir, 'kubectl'), [`--kubeconfig=${this.plane.kubeconfig}`, '-n', this.namespace, 'exec', m, '--',
-      'sh', '-c', `exec /hab/pkgs/${origin}/hab-pod-role/*/*/bin/hab-pod-role "$@"`, 'hab-pod-role', ...args], { reject: false, stdin: 'ignore' });
+    return kubectl(this.plane, ['-n', this.namespace, 'exec', m, '--',
+      'sh', '-c', `exec /hab/pkgs/${origin}/hab-pod-role/*/*/bin/hab-pod-role "$@"`, 'hab-pod-role', ...args], { reject: false });
   }
 
   private async harness(m: Member, path: string, body?: unknown): Promise<unknown> {
@@ -270,15 +271,14 @@ export class RedisOnNode {
   async containerPid(m: Member): Promise<number> {
     const pod = await this.running(m);
     const id = pod.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
-    const node = this.plane.node!;
-    const tasks = (await execa('ctr', ['-a', node.containerdSocket, '-n', 'k8s.io', 'tasks', 'ls'])).stdout;
+    const tasks = ctr(this.plane.node!, 'tasks', 'ls');
     const line = tasks.split('\n').find((l) => l.startsWith(id));
     if (!line) throw new Error(`containerd has no task for ${m}'s container ${id}`);
     return Number(line.split(/\s+/)[1]);
   }
 
   kubectl(...args: string[]) {
-    return execa(join(this.plane.binDir, 'kubectl'), [`--kubeconfig=${this.plane.kubeconfig}`, '-n', this.namespace, ...args]);
+    return kubectl(this.plane, ['-n', this.namespace, ...args]);
   }
 
   /** Deletes the workload (pods TERMed as the kubelet does), the claims and the volumes. */
