@@ -1,6 +1,8 @@
 // Section 2 of the benchmark: failover convergence of the Redis example's pods on the real node, elections through the gossip stand-in.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { KubeConfig, Watch, type V1EndpointSlice, type V1Pod } from '@kubernetes/client-node';
 import type { ControlPlane } from '../tools/control-plane.ts';
 import { eventually } from '../test/support/eventually.ts';
@@ -41,6 +43,18 @@ export interface StyleResult {
   /** Of the promotions, how many the reconfigure hook's `apply` found already labelled (the resident was first). */
   foundLabelled: number;
   promotions: number;
+  /** How often the EndpointSlice controller put redis-leader back in its queue (1 s backoff) because its cache lagged its own write. */
+  staleRequeues: number;
+}
+
+/**
+ * The EndpointSlice controller's log lines saying it retried redis-leader because its informer had not yet
+ * seen the slice it wrote last (pkg/controller/endpointslice: a stale cache is an error, retried after its
+ * 1 s backoff). Two label changes close together, as in a failover, can meet that.
+ */
+function staleRequeues(plane: ControlPlane, namespace: string): number {
+  const log = readFileSync(join(plane.dir, 'kube-controller-manager.log'), 'utf8');
+  return log.split('\n').filter((l) => l.includes(`key="${namespace}/redis-leader"`) && l.includes('EndpointSlice informer cache is out of date')).length;
 }
 
 /** Watches the pods' leader labels and the redis-leader EndpointSlice; resolves a wanted state with the moment it was seen. */
@@ -99,7 +113,8 @@ async function measureStyle(plane: ControlPlane, example: RedisOnNode, style: St
     });
     await watches.until('labels', leader);
     await watches.until('endpoints', leader);
-    const result: StyleResult = { labels: [], endpoints: [], foundLabelled: 0, promotions: failovers };
+    const result: StyleResult = { labels: [], endpoints: [], foundLabelled: 0, promotions: failovers, staleRequeues: 0 };
+    const requeuedBefore = staleRequeues(plane, example.namespace);
     for (let i = 0; i < failovers; i++) {
       const next: Member = members[(members.indexOf(leader) + 1) % members.length]!;
       const posted = monotonicMs();
@@ -119,6 +134,7 @@ async function measureStyle(plane: ControlPlane, example: RedisOnNode, style: St
       leader = next;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    result.staleRequeues = staleRequeues(plane, example.namespace) - requeuedBefore;
     // Who wrote the new leader's label: the reconfigure hook's apply says "already" when the resident had.
     for (const m of members) {
       const lines = (await example.state(m)).output.filter((l) => l.includes('hook[reconfigure]'));
