@@ -59,7 +59,8 @@ export class RedisOnNode {
    * in which the API server refuses the tool's writes: "no params found for policy binding").
    */
   async redeploy(variant?: ImageVariant): Promise<void> {
-    await this.kubectl('delete', 'statefulset', 'redis', '--wait=true', '--timeout=60s');
+    // Foreground: the pods are gone, and their claims no longer in use, when this returns.
+    await this.kubectl('delete', 'statefulset', 'redis', '--cascade=foreground', '--wait=true', '--timeout=90s');
     await this.removeVolumes();
     await this.deploy(variant);
   }
@@ -89,7 +90,14 @@ export class RedisOnNode {
       });
     }
     await this.kubectl('apply', '-k', this.overlay);
-    for (const m of members) await this.running(m);
+    for (const m of members) {
+      await this.running(m).catch(async (error: Error) => {
+        const pod = await this.admin.core.readNamespacedPod({ namespace: this.namespace, name: m }).catch(() => undefined);
+        const claims = (await this.admin.core.listNamespacedPersistentVolumeClaim({ namespace: this.namespace })).items.map((c) => `${c.metadata!.name} ${c.status?.phase}${c.metadata?.deletionTimestamp ? ' (deleting)' : ''}`);
+        const volumes = (await this.admin.core.listPersistentVolume()).items.map((v) => `${v.metadata!.name} ${v.status?.phase}${v.metadata?.deletionTimestamp ? ' (deleting)' : ''}`);
+        throw new Error(`${error.message}: ${JSON.stringify({ phase: pod?.status?.phase, conditions: pod?.status?.conditions, containers: pod?.status?.containerStatuses, claims, volumes })}`, { cause: error });
+      });
+    }
   }
 
   /** Until `m`'s container runs (a new one after a restart or a re-creation when `after` is given), and its pod. */
@@ -284,16 +292,23 @@ export class RedisOnNode {
   /** Deletes the workload (pods TERMed as the kubelet does), the claims and the volumes. */
   async stop(): Promise<void> {
     await this.kubectl('delete', '-k', this.overlay, '--ignore-not-found', '--wait=true', '--timeout=60s').catch(() => undefined);
-    await this.removeVolumes();
+    await this.removeVolumes(false);
   }
 
-  /** Once the pods are gone: the claims and the volumes. */
-  private async removeVolumes(): Promise<void> {
-    await eventually(async () => (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items.length === 0, { what: 'the example\'s pods gone', timeoutMs: 60_000 }).catch(() => undefined);
-    await this.kubectl('delete', 'pvc', '--all', '--wait=true', '--timeout=30s').catch(() => undefined);
-    for (const m of members) await this.admin.core.deletePersistentVolume({ name: `redis-data-${m}` }).catch(() => undefined);
-    // Gone, not only going: a next start in the same run creates them again under the same names.
-    await eventually(async () => (await this.admin.core.listPersistentVolume()).items.every((pv) => !pv.metadata!.name!.startsWith('redis-data-')), { what: 'the example\'s volumes gone', timeoutMs: 30_000 }).catch(() => undefined);
+  /**
+   * Once the pods are gone: the claims and the volumes, until they are gone too (a next deploy creates them
+   * again under the same names). `strict`: a step that fails throws; otherwise the next step is tried anyway.
+   */
+  private async removeVolumes(strict = true): Promise<void> {
+    const step = (work: Promise<unknown>) => (strict ? work : work.catch(() => undefined));
+    await step(eventually(async () => (await this.admin.core.listNamespacedPod({ namespace: this.namespace })).items.length === 0, { what: 'the example\'s pods gone', timeoutMs: 60_000 }));
+    await step(this.kubectl('delete', 'pvc', '--all', '--wait=true', '--timeout=30s'));
+    for (const m of members) {
+      await step(this.admin.core.deletePersistentVolume({ name: `redis-data-${m}` }).catch((e: { code?: number }) => {
+        if (e?.code !== 404) throw e;
+      }));
+    }
+    await step(eventually(async () => (await this.admin.core.listPersistentVolume()).items.every((pv) => !pv.metadata!.name!.startsWith('redis-data-')), { what: 'the example\'s volumes gone', timeoutMs: 30_000 }));
   }
 }
 
