@@ -22,10 +22,15 @@ const residentSeconds = Number(process.env.BENCH_RESIDENT_SECONDS ?? 60);
 const contests = Number(process.env.BENCH_CONTESTS ?? 20);
 const members = ['redis-0', 'redis-1', 'redis-2'];
 const ns = 'bench';
+// `node bench/bench.ts failover contest` runs and prints only the sections named (cold, failover, resident,
+// requests, contest); the failover section always runs. Only a full run writes RESULTS.md.
+const only = new Set(process.argv.slice(2));
+const wanted = (section: string) => only.size === 0 || only.has(section);
+for (const name of only) if (!['cold', 'failover', 'resident', 'requests', 'contest'].includes(name)) throw new Error(`no bench section "${name}": cold, failover, resident, requests, contest`);
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN; // NaN: a section not run
 };
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 const mib = (kb: number) => `${(kb / 1024).toFixed(1)} MiB`;
@@ -56,7 +61,10 @@ const clusterDir = join(dir, 'cluster');
 const auditLog = join(clusterDir, 'audit.log');
 writeFileSync(join(dir, 'audit-policy.yaml'), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n');
 const lines: string[] = [];
+let printing = true;
+const section = (name: string) => (printing = wanted(name));
 const report = (s = '') => {
+  if (!printing) return;
   console.log(s);
   lines.push(s);
 };
@@ -98,7 +106,7 @@ try {
   const theirs: { wallMs: number; peakKb: number }[] = [];
   // What no Node tool can go below: Node's start, node:https, the same two requests.
   const floor: { wallMs: number; peakKb: number }[] = [];
-  for (let i = 0; i < runs; i++) {
+  for (let i = 0; wanted('cold') && i < runs; i++) {
     const a = await timed([process.execPath, cli, 'apply', '-c', files.get(i % 2 ? 'standalone' : 'follower')!], env('redis-2'));
     const k = await timed([kubectlPath, `--kubeconfig=${kubeconfig}`, 'label', 'pod', 'redis-1', '--overwrite', i % 2 ? 'role-' : 'role=follower'], {});
     const f = await timed([process.execPath, join(repoRoot, 'bench/node-floor.mjs'), 'redis-0', i % 2 ? '-' : 'follower'], env('redis-0'));
@@ -152,11 +160,11 @@ try {
   const bareHttps = spawn(process.execPath, ['-e', "require('node:https'); setInterval(() => {}, 1 << 30)"], { stdio: 'ignore' });
   // Steady state: the wrappers have just been through the failovers above; give V8's idle-time
   // collection and the watches time to settle before measuring a service that idles.
-  await new Promise((r) => setTimeout(r, 30_000));
+  if (wanted('resident')) await new Promise((r) => setTimeout(r, 30_000));
   const wrapperPid = wrappers[0]!.pid!;
   const before = { wrapper: sample(wrapperPid), bare: sample(bare.pid!) };
   const rss = { wrapper: [] as number[], bare: [] as number[], bareHttps: [] as number[] };
-  for (let t = 0; t < residentSeconds; t += 5) {
+  for (let t = 0; wanted('resident') && t < residentSeconds; t += 5) {
     await new Promise((r) => setTimeout(r, 5000));
     rss.wrapper.push(sample(wrapperPid).rssKb);
     rss.bare.push(sample(bare.pid!).rssKb);
@@ -215,7 +223,7 @@ try {
   await new Promise((r) => setTimeout(r, 1000));
   const relabel: number[] = [];
   const movesWhileContested: number[] = [];
-  for (let i = 0; i < contests; i++) {
+  for (let i = 0; wanted('contest') && i < contests; i++) {
     const stale = members[1 + (i % 2)]!;
     const before = moves;
     contestRename(stale, 'leader');
@@ -240,6 +248,7 @@ try {
   report(`Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${versions.node}, Kubernetes ${versions.kubernetes} (built from Go modules), kubectl ${versions.kubectl}.`);
   report('Reproduce with `make bench` (environment: BENCH_RUNS, BENCH_FAILOVERS, BENCH_RESIDENT_SECONDS, BENCH_CONTESTS). The API server runs on this machine, so network time is near zero: the figures are the tools\' own cost.');
   report();
+  section('cold');
   report(`## 1. Cold apply (${runs} runs each, alternating, the label changed every run; same service-account token and CA)`);
   report();
   report('| command | median wall | p90 wall | median peak RSS |');
@@ -250,6 +259,7 @@ try {
   report(`| ratio hab-pod-role / kubectl | ${(median(ours, 'wallMs') / median(theirs, 'wallMs')).toFixed(2)} | | ${(median(ours, 'peakKb') / median(theirs, 'peakKb')).toFixed(2)} |`);
   report(`| ratio Node floor / kubectl | ${(median(floor, 'wallMs') / median(theirs, 'wallMs')).toFixed(2)} | | ${(median(floor, 'peakKb') / median(theirs, 'peakKb')).toFixed(2)} |`);
   report();
+  section('failover');
   report(`## 2. Failover convergence on the real node (${failovers} failovers each, the Redis example's 3 pods)`);
   report();
   report(`The Redis example as real containers under the kubelet (${nodeVersions()}): its exported-style image with the Supervisor stand-in as PID 1, redis-server, and the tool as its plan builds it, running in-cluster with the kubelet's token through the \`kubernetes\` Service (kube-proxy). Each failover is one census from the gossip stand-in (port 9630) naming the next member leader with all three alive, no election-running phase in between: each Supervisor re-renders its files in place and runs the reconfigure hook (which switches Redis with redis-cli, then runs \`apply\`). The clock starts when the first of the old and new leader's Supervisors begins rewriting \`election.toml\` (the stand-in reports the moment: CLOCK_MONOTONIC, shared by the containers and this benchmark) and stops when this benchmark's watches see (a) the labels saying so: only the new leader carries \`role=leader\` (the tool's share, plus the watch's delivery), and (b) the \`redis-leader\` EndpointSlice listing only the new leader as ready (the EndpointSlice controller on top; readiness comes from the kubelet's probe of the Supervisor's gateway and stays true through a failover). 200 ms between failovers.`);
@@ -266,6 +276,7 @@ try {
   report();
   report('The last column counts the kube-controller-manager log\'s lines saying the EndpointSlice controller retried `redis-leader` because its informer had not yet seen the slice it had just written ("EndpointSlice informer cache is out of date"): the two label changes of a failover can arrive that close together, and the retry waits the controller\'s 1 s backoff. An EndpointSlice figure about 1 s above its labels figure is that wait, not the tool\'s.');
   report();
+  section('resident');
   report(`## 3. Resident cost of \`run\` while the service idles (${residentSeconds} s after 30 s of settling, sampled every 5 s)`);
   report();
   report('| process | median RSS | CPU over the period |');
@@ -279,12 +290,14 @@ try {
   report(`| ratio wrapper / bare node | ${(quantile(rss.wrapper, 0.5) / quantile(rss.bare, 0.5)).toFixed(2)} | |`);
   report(`| ratio bare node with https / bare node | ${(quantile(rss.bareHttps, 0.5) / quantile(rss.bare, 0.5)).toFixed(2)} | |`);
   report();
+  section('requests');
   report('## 4. API requests per transition (audit log of the API server, user hab-pod-role)');
   report();
   report('| transition | requests | of which Events |');
   report('|---|---|---|');
   for (const [what, n] of Object.entries(load)) report(`| ${what} | ${n.total} | ${n.events} |`);
   report();
+  section('contest');
   report(`## 5. Contested leadership (${contests} contests, 3 members running \`run --watch\`)`);
   report();
   report('The rightful leader carries the label; another member\'s election file turns leader (a stale claim), takes the label, and both claims stand for 2 s; then the stale file turns follower. Re-label: from that file being renamed to the rightful leader carrying `role=leader` alone, with no hook run (its own resident takes the label back).');
@@ -294,6 +307,7 @@ try {
   report(`| re-label after the stale claim ends | ${ms(quantile(relabel, 0.5))} | ${ms(quantile(relabel, 0.99))} | ${ms(Math.max(...relabel))} |`);
   report(`| label moves while both claims stand (the stale claim taking it) | ${quantile(movesWhileContested, 0.5)} | ${quantile(movesWhileContested, 0.99)} | ${Math.max(...movesWhileContested)} |`);
   report();
+  section('targets');
   report('## Targets');
   report();
   const verdict = (ok: boolean) => (ok ? 'met' : 'missed');
@@ -311,8 +325,10 @@ try {
   report(`| at most 2 + stale leaders for a promotion (1 stale here, Events not counted) | ${stalePromotion.total - stalePromotion.events} | ${verdict(stalePromotion.total - stalePromotion.events <= 3)} |`);
   report(`| contested: the rightful leader labelled again within 1 s of the stale claim ending | max ${ms(Math.max(...relabel))} | ${verdict(Math.max(...relabel) < 1000)} |`);
   report(`| contested: one label move per stale claim while both stand | max ${Math.max(...movesWhileContested)} | ${verdict(Math.max(...movesWhileContested) <= 1)} |`);
-  writeFileSync(join(repoRoot, 'bench/RESULTS.md'), `${lines.join('\n')}\n`);
-  console.log('\nwritten to bench/RESULTS.md');
+  if (only.size === 0) {
+    writeFileSync(join(repoRoot, 'bench/RESULTS.md'), `${lines.join('\n')}\n`);
+    console.log('\nwritten to bench/RESULTS.md');
+  }
 } catch (error) {
   if (!(error instanceof NodeBusyError)) throw error;
   console.error(`bench: ${error.message}`);
