@@ -3,7 +3,7 @@
 import { readElectionFile, type Election } from './election.ts';
 import { ExitCode, HabPodRoleError } from './errors.ts';
 import { resolvePodIdentity, type PodIdentity } from './identity.ts';
-import { claimAnnotation, claimValue, groupMembers, ownLabelWrite, planPromotion, promotionWrites, yieldsTo, type GroupSpec, type PodWrite } from './group.ts';
+import { claimAnnotation, claimValue, fenceWrite, groupMembers, ownLabelWrite, peerOf, planPromotion, promotionWrites, yieldsTo, type GroupSpec, type PodWrite } from './group.ts';
 import { failureMessage, lostRace, statusOf } from './api-errors.ts';
 import type { KubeClient } from './kube.ts';
 import type { Pod } from './pod.ts';
@@ -135,9 +135,10 @@ async function setOwnLabel(client: KubeClient, request: LabelRequest, log: Logge
 /**
  * Makes this pod leader, demote before promote, in rounds of list, plan, send: one LIST of the group;
  * the writes (`promotionWrites`); a conditional write to every other member (a stale leader loses the
- * leader value, the others get a fence), then one to this pod. A write that finds its pod changed since
- * the list (409) starts the round again from a fresh list; a demotion that cannot be made at all fails
- * the run before this pod is promoted.
+ * leader value, the others get a fence), then one to this pod. A claim's write to a member that changed
+ * since the list (409) is made again on that member as it is now; any other write that finds its pod
+ * changed starts the round again from a fresh list; a demotion that cannot be made at all fails the run
+ * before this pod is promoted.
  */
 async function promote(client: KubeClient, request: LabelRequest, log: Logger, deadline: number): Promise<ApplyOutcome> {
   const { identity, scheme, dryRun } = request;
@@ -169,14 +170,33 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger, d
       }
       // A fence value never repeats, so even a member with nothing to change gets a new resourceVersion.
       const fence = `${identity.name}/${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
-      const writes = promotionWrites(promotion, self, scheme, fence, new Date().toISOString());
-      await Promise.all(writes.peers.map(async (peer) => {
-        try {
-          await client.patchPod(identity.namespace, peer.pod, peer.patch, write);
-          if (peer.demotes) demoted.set(peer.pod, members.find((m) => m.metadata?.name === peer.pod)!);
-        } catch (error) {
-          // A member deleted since the list carries no label and can promote nothing: it needs no fence.
-          if (statusOf(error) !== 404) throw error;
+      const now = new Date().toISOString();
+      const writes = promotionWrites(promotion, self, scheme, fence, now);
+      await Promise.all(writes.peers.map(async (planned) => {
+        let peer = planned;
+        let pod = members.find((m) => m.metadata?.name === planned.pod)!;
+        for (let reads = 0; ; reads++) {
+          try {
+            await client.patchPod(identity.namespace, peer.pod, peer.patch, write);
+            if (peer.demotes) demoted.set(peer.pod, pod);
+            return;
+          } catch (error) {
+            // A member deleted since the list carries no label and can promote nothing: it needs no fence.
+            if (statusOf(error) === 404) return;
+            if (!lostRace(error) || request.rivals === 'yield' || reads >= peerRereads) throw error;
+          }
+          // The member changed since the list (in a failover, the old leader removing its own label at that
+          // moment). A claim writes it as it is now, on the version a read of it returns, as a fresh list would
+          // have it do; the read goes to etcd at once, where the API server may hold a fresh list back up to
+          // 100 ms (its watch cache waiting for etcd's progress notice). A yielding member lists again instead:
+          // the member may hold the label now, and then it yields.
+          const fresh = await client.getPod(identity.namespace, planned.pod, deadline).catch((error: unknown) => {
+            if (statusOf(error) === 404) return undefined;
+            throw error;
+          });
+          if (!fresh) return;
+          pod = fresh;
+          peer = fenceWrite(peerOf(fresh, scheme), scheme, fence, now);
         }
       }));
       const patched = await client.patchPod(identity.namespace, writes.self.pod, writes.self.patch, write);
@@ -191,12 +211,15 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger, d
     } catch (error) {
       if (!lostRace(error) || Date.now() >= deadline) throw error;
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
-      // In a failover the usual cause is the old leader removing its own label at the same moment: worth
-      // retrying at once. Two members promoting against each other need the random, growing gap to part.
+      // This pod's own write lost (or a yielding member's write, or a member kept changing): most often two
+      // members promoting against each other, which need the random, growing gap to part.
       await new Promise((resolve) => setTimeout(resolve, backoffDelay(round - 1, 20, 800, Math.random)));
     }
   }
 }
+
+/** How often a claim reads a member again whose fence lost a race, before it starts the round again. */
+const peerRereads = 3;
 
 /** This pod and the members of its group, from one LIST (plus a GET if a selector leaves this pod out). */
 export async function readGroup(client: KubeClient, identity: PodIdentity, group: GroupSpec, deadline: number): Promise<{ self: Pod; members: Pod[] }> {

@@ -53,16 +53,20 @@ export function planPromotion(members: Pod[], selfName: string, scheme: LabelSch
   const staleLeaders: string[] = [];
   let selfIsLeader = false;
   for (const pod of members) {
-    const name = pod.metadata?.name ?? '';
-    const isLeader = pod.metadata?.labels?.[scheme.key] === scheme.leader;
-    if (name === selfName) {
-      selfIsLeader = isLeader;
+    const peer = peerOf(pod, scheme);
+    if (peer.name === selfName) {
+      selfIsLeader = peer.demote;
       continue;
     }
-    if (isLeader) staleLeaders.push(name);
-    peers.push({ name, resourceVersion: pod.metadata?.resourceVersion ?? '', demote: isLeader });
+    if (peer.demote) staleLeaders.push(peer.name);
+    peers.push(peer);
   }
   return { peers, selfIsLeader, staleLeaders };
+}
+
+/** What a promotion writes to one member as it was read: a leader loses the value, conditional on that version. */
+export function peerOf(pod: Pod, scheme: LabelScheme): PeerWrite {
+  return { name: pod.metadata?.name ?? '', resourceVersion: pod.metadata?.resourceVersion ?? '', demote: pod.metadata?.labels?.[scheme.key] === scheme.leader };
 }
 
 /** The member whose promotion left this fence (a fence is `<promoter>/<unique>`; pod names hold no '/'). */
@@ -129,13 +133,9 @@ export function ownLabelWrite(pod: Pod, scheme: LabelScheme, to: string | null, 
   return undefined;
 }
 
-/**
- * The writes of one promotion round, in the order they are sent: every peer of `planPromotion` gets the
- * round's `fence` (a stale leader also loses the leader value and gets the time stamp), then this pod
- * gets the leader value and its claim. Each is conditional on the version listed.
- */
-export function promotionWrites(promotion: ReturnType<typeof planPromotion>, self: Pod, scheme: LabelScheme, fence: string, now: string): { peers: PodWrite[]; self: PodWrite } {
-  const peers = promotion.peers.map((peer): PodWrite => ({
+/** A promotion's write to one peer: the round's fence, and for a leader also the removal of its value and the time stamp. */
+export function fenceWrite(peer: PeerWrite, scheme: LabelScheme, fence: string, now: string): PodWrite {
+  return {
     pod: peer.name,
     demotes: peer.demote,
     patch: {
@@ -145,7 +145,16 @@ export function promotionWrites(promotion: ReturnType<typeof planPromotion>, sel
         ...(peer.demote ? { labels: { [scheme.key]: null } } : {}),
       },
     },
-  }));
+  };
+}
+
+/**
+ * The writes of one promotion round, in the order they are sent: every peer of `planPromotion` gets the
+ * round's `fence` (a stale leader also loses the leader value and gets the time stamp), then this pod
+ * gets the leader value and its claim. Each is conditional on the version listed.
+ */
+export function promotionWrites(promotion: ReturnType<typeof planPromotion>, self: Pod, scheme: LabelScheme, fence: string, now: string): { peers: PodWrite[]; self: PodWrite } {
+  const peers = promotion.peers.map((peer) => fenceWrite(peer, scheme, fence, now));
   const own = rolePatch(scheme.key, scheme.leader, claimValue(self), now);
   return { peers, self: { pod: self.metadata?.name ?? '', patch: { metadata: { resourceVersion: self.metadata?.resourceVersion ?? '', ...own.metadata } } } };
 }

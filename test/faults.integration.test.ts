@@ -100,6 +100,45 @@ describe('transient failures are retried within the deadline', () => {
   });
 });
 
+describe('a claim whose write to a member loses a race to that member', () => {
+  beforeEach(() => matrix.fault());
+
+  // In a failover the old leader removes its own label while the new leader's fence is on its way; anything
+  // else may change a member meanwhile too. Either way the member is read again and written as it is now.
+  const cases = [
+    { what: 'the old leader labelling itself follower meanwhile', change: { op: 'replace', path: '/metadata/labels/role', value: 'follower' }, after: 'follower', demoted: false },
+    { what: 'the old leader changed otherwise meanwhile, still leading', change: { op: 'add', path: '/metadata/annotations', value: { touched: 'yes' } }, after: undefined, demoted: true },
+  ];
+  for (const [i, { what, change, after, demoted }] of cases.entries()) {
+    it(`${what}: its fence is written on the version read again, without listing the group again`, async () => {
+      const app = `fenced-${i}`;
+      const old = `${app}-old`;
+      await admin().createPod(namespace, old, { app, role: 'leader' });
+      const file = writeElection(join(dir, `${app}.toml`), electionText('leader', `[group]\nselector = "app=${app}"\n`));
+      proxy.inject({
+        method: 'PATCH',
+        path: new RegExp(`/pods/${old}(\\?|$)`),
+        fault: { status: 409, reason: 'Conflict' },
+        before: async () => {
+          await admin().core.patchNamespacedPod({ namespace, name: old, body: [change] });
+        },
+      });
+      const { pod, run, role } = await viaProxy(file, ['--verbose'], { app });
+      expect(run.exitCode, run.stderr).toBe(0);
+      expect(role).toBe('leader');
+      const stale = await admin().core.readNamespacedPod({ namespace, name: old });
+      expect(stale.metadata?.labels?.role).toBe(after);
+      expect(stale.metadata?.annotations?.['hab-pod-role/fence']).toMatch(new RegExp(`^${pod}/`));
+      expect(run.stderr).not.toContain('starting again from a fresh list');
+      const lists = proxy.seen.filter((s) => s.method === 'GET' && /\/pods(\?|$)/.test(s.path));
+      expect(lists).toHaveLength(1);
+      expect(proxy.seen.filter((s) => s.method === 'GET' && new RegExp(`/pods/${old}$`).test(s.path))).toHaveLength(1);
+      const events = await admin().core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${old},source=hab-pod-role` });
+      expect(events.items.map((e) => e.reason)).toEqual(demoted ? ['RoleDemoted'] : []);
+    });
+  }
+});
+
 describe('an API server coming back from a restart', () => {
   beforeEach(() => matrix.fault());
 

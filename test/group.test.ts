@@ -1,7 +1,7 @@
 // Pure group logic: membership, the writes of a promotion, fences, claims and who yields in a contest.
 
 import { describe, expect, it } from 'vitest';
-import { claimAnnotation, claimOf, controllerOf, fenceAnnotation, fenceOwner, groupMembers, ownLabelWrite, planPromotion, promotionWrites, yieldsTo } from '../src/group.ts';
+import { claimAnnotation, claimOf, controllerOf, fenceAnnotation, fenceOwner, fenceWrite, groupMembers, ownLabelWrite, peerOf, planPromotion, promotionWrites, yieldsTo } from '../src/group.ts';
 import type { Pod } from '../src/pod.ts';
 import { defaultLabelScheme } from '../src/labels.ts';
 
@@ -109,6 +109,17 @@ describe('the writes, exactly as sent', () => {
     expect(writes.self).toEqual({
       pod: 'redis-0',
       patch: { metadata: { resourceVersion: '7', labels: { role: 'leader' }, annotations: { 'hab-pod-role/role-changed-at': now, [claimAnnotation]: 'redis-1/abc' } } },
+    });
+  });
+
+  it('a member read again after its write lost a race: fenced on the new version, demoted only if it still leads', () => {
+    const stepped = pod('redis-1', { role: 'follower', rv: '12' });
+    expect(fenceWrite(peerOf(stepped, defaultLabelScheme), defaultLabelScheme, 'redis-0/xyz', now)).toEqual({
+      pod: 'redis-1', demotes: false, patch: { metadata: { resourceVersion: '12', annotations: { [fenceAnnotation]: 'redis-0/xyz' } } },
+    });
+    const leading = pod('redis-1', { role: 'leader', rv: '13' });
+    expect(fenceWrite(peerOf(leading, defaultLabelScheme), defaultLabelScheme, 'redis-0/xyz', now)).toEqual({
+      pod: 'redis-1', demotes: true, patch: { metadata: { resourceVersion: '13', annotations: { [fenceAnnotation]: 'redis-0/xyz', 'hab-pod-role/role-changed-at': now }, labels: { role: null } } },
     });
   });
 
