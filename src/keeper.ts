@@ -22,12 +22,21 @@ type Target = Pick<ApplyRequest, 'configPath' | 'overrides' | 'identity' | 'sche
  * takes more than a second. The bound only matters for a promoter that died half way.
  */
 const promotionInFlightMs = 5000;
+/**
+ * An election file that cannot be read is reported once it has stayed so this long: until then it may be a
+ * rewrite in progress. A good file is applied at once, however soon after the last change.
+ */
+const fileQuietMs = 100;
+/**
+ * A change of this pod's label that its election does not explain is put right after this pause: in a failover
+ * the new leader often demotes this pod a moment before this member's Supervisor renders its own new file,
+ * and then it is no drift.
+ */
+const driftSettleMs = 60;
 /** A member that lost its leader to an ended claim takes the label after this pause, so demotions in flight land first. */
 const freeLabelSettleMs = 50;
 
-export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { debounceMs?: number; watchSeconds?: number } = {}): Keeper {
-  const debounceMs = options.debounceMs ?? 20;
-  const settleMs = debounceMs * 3;
+export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { watchSeconds?: number } = {}): Keeper {
   const { identity, scheme } = start;
   const self = `pod ${identity.namespace}/${identity.name}`;
   let value = start.value;
@@ -122,13 +131,19 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   /**
    * Reads the election file; applies it if it changed. Says whether it did. The read is synchronous, so
    * reads cannot interleave: the last one sets `value`, and `reconcile` folds overlapping passes into it.
+   * Read before the writes have `settled`, a file that cannot be read is a write in progress, not reported:
+   * the next change, or the read once they settle, reads it again. One that can be read is applied at once,
+   * even if the Supervisor is still writing it: a file cut short is refused unless it holds every [election]
+   * key with its whole value (each is required, and `tru` is no TOML value), so the election read is the
+   * whole file's; what it may lack is a table after it, which the running wrapper does not apply ([label] and
+   * [group] are taken at start; the warning about a changed [label] waits for the settled read).
    */
-  const fileChanged = async (): Promise<boolean> => {
+  const fileChanged = async (settled = true): Promise<boolean> => {
     try {
       const desired = desiredLabel(readElectionFile(start.configPath), start.overrides, start.configPath);
       // The value the file asks for, written as the wrapper started: key, values and group stay until it restarts.
       const next = labelValueFor(roleFor(desired.election), scheme);
-      if (JSON.stringify(desired.scheme) !== JSON.stringify(scheme)) {
+      if (settled && JSON.stringify(desired.scheme) !== JSON.stringify(scheme)) {
         log.warn('the [label] table changed; the running wrapper keeps the key and values it started with until it restarts');
       }
       election = desired.election;
@@ -142,6 +157,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       return true;
     } catch (error) {
       // Half-written or broken: never applied. The last good state stays on the pod until a good file arrives.
+      if (!settled) return false;
       log.error(`${(error as Error).message} Ignored until a valid file arrives; the label stays as it is.`);
       return false;
     }
@@ -172,9 +188,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       again = true; // seen mid-write: one more pass reads the pod afresh and settles it
       return;
     }
-    // At least a little later than a file change would be noticed: in a failover the new leader often
-    // demotes this pod just before this member reads its own new election file, and then it is no drift.
-    const delay = Math.max(settleMs, repairs === 0 || Date.now() - lastRepair >= 30_000 ? 0 : Math.min(10_000, 250 * 2 ** (repairs - 1)));
+    const delay = Math.max(driftSettleMs, repairs === 0 || Date.now() - lastRepair >= 30_000 ? 0 : Math.min(10_000, 250 * 2 ** (repairs - 1)));
     running = true; // hold other passes back until this one runs
     setTimeout(() => {
       running = false;
@@ -271,7 +285,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
     }
   };
 
-  const file = watchFile(start.configPath, () => void fileChanged(), debounceMs);
+  const file = watchFile(start.configPath, (settled) => void fileChanged(settled), fileQuietMs);
   // The file was read before this watch began: read it once more, so a change in between is not missed.
   void fileChanged();
   const pod = watchPod(client, identity, podSeen, log, options.watchSeconds);

@@ -11,20 +11,32 @@ import type { Logger } from './log.ts';
 import { backoffDelay } from './retry.ts';
 
 /**
- * Calls `onChange` once things settle after the file changes. The directory is watched, not the file:
- * a file renamed over the old one is a new inode that a watch on the old one would never see.
+ * Calls `onChange(false)` as soon as the file may have changed (once for the events of one turn of the event
+ * loop), and `onChange(true)` once no change has come for `quietMs`. A file rewritten in place is empty for a
+ * moment (and a long one cut short): a reader takes a file it cannot read for a broken one only when the
+ * writes have settled. The directory is watched, not the file: a file renamed over the old one is a new
+ * inode that a watch on the old one would never see.
  */
-export function watchFile(path: string, onChange: () => void, debounceMs: number): { close(): void } {
+export function watchFile(path: string, onChange: (settled: boolean) => void, quietMs: number): { close(): void } {
   const name = basename(path);
-  let timer: NodeJS.Timeout | undefined;
+  let quiet: NodeJS.Timeout | undefined;
+  let pending = false;
+  let closed = false;
   const watcher: FSWatcher = watch(dirname(path), { persistent: false }, (_event, filename) => {
     if (filename !== null && filename !== name) return;
-    clearTimeout(timer);
-    timer = setTimeout(onChange, debounceMs);
+    clearTimeout(quiet);
+    quiet = setTimeout(() => onChange(true), quietMs);
+    if (pending) return;
+    pending = true;
+    setImmediate(() => {
+      pending = false;
+      if (!closed) onChange(false);
+    });
   });
   return {
     close() {
-      clearTimeout(timer);
+      closed = true;
+      clearTimeout(quiet);
       watcher.close();
     },
   };

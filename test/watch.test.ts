@@ -92,4 +92,21 @@ describe('watchFile', () => {
       second.close();
     }
   });
+
+  it('says at once that the file may have changed, and once more when the writes have settled', async () => {
+    const path = join(dir, 'election.toml');
+    writeFileSync(path, 'a');
+    const calls: boolean[] = [];
+    const watcher = watchFile(path, (settled) => calls.push(settled), 20);
+    try {
+      writeFileSync(path, '');
+      writeFileSync(path, 'b');
+      await eventually(() => calls.includes(true), { what: 'the settled call' });
+      // The first call does not wait for the writes to settle; the settled one comes after every other.
+      expect(calls[0]).toBe(false);
+      expect(calls.indexOf(true)).toBe(calls.length - 1);
+    } finally {
+      watcher.close();
+    }
+  });
 });
