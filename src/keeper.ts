@@ -33,8 +33,6 @@ const fileQuietMs = 100;
  * and then it is no drift.
  */
 const driftSettleMs = 60;
-/** A member that lost its leader to an ended claim takes the label after this pause, so demotions in flight land first. */
-const freeLabelSettleMs = 50;
 
 export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { watchSeconds?: number } = {}): Keeper {
   const { identity, scheme } = start;
@@ -65,6 +63,9 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   let members: Pod[] = [];
   let group: { stop(): void } | undefined;
   let freeCheck: NodeJS.Timeout | undefined;
+  let freeCheckAt = Infinity;
+  // A free check that came due while a pass ran: made once the pass has ended, which may have taken the label.
+  let freeCheckOwed = false;
   // A failed pass is owed. The pod watch can stay open while writes fail (a burst of 5xx longer than
   // --timeout, a refusal that ends), so the pass is also tried again on a timer, backing off, until one succeeds.
   let failedPasses = 0;
@@ -125,6 +126,10 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       } while (again);
     } finally {
       running = false;
+      if (freeCheckOwed) {
+        freeCheckOwed = false;
+        scheduleFreeCheck(0);
+      }
     }
   };
 
@@ -259,14 +264,27 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
         log.info(`pod ${identity.namespace}/${name} no longer waits for ${scheme.key}=${scheme.leader}; the contest is over`);
       }
     }
-    if (!holding && takenBy !== undefined) scheduleFreeCheck(freeLabelSettleMs);
+    // At once: a promotion that is about to take the free label shows in its fences, on the members the watch
+    // reports and in the list the promotion reads first, and `reconcile` waits it out.
+    if (!holding && takenBy !== undefined) scheduleFreeCheck(0);
   };
 
-  /** Takes the label, a moment from now, if no rival holds it (`reconcile` waits out a promotion in flight). */
+  /**
+   * Takes the label, `delayMs` from now, if no rival holds it (`reconcile` waits out a promotion in flight).
+   * A check due sooner replaces one due later: the later one is only the end of a wait, checked again anyway.
+   */
   const scheduleFreeCheck = (delayMs: number) => {
-    if (freeCheck) return;
+    const at = Date.now() + delayMs;
+    if (freeCheck && freeCheckAt <= at) return;
+    clearTimeout(freeCheck);
+    freeCheckAt = at;
     freeCheck = setTimeout(() => {
       freeCheck = undefined;
+      freeCheckAt = Infinity;
+      if (running) {
+        freeCheckOwed = true;
+        return;
+      }
       if (!own || value !== scheme.leader || takenBy === undefined || own.metadata?.labels?.[scheme.key] === scheme.leader) return;
       if (yieldsTo(members, own, scheme) === undefined) void reconcile(takeReason());
     }, delayMs).unref();
@@ -281,6 +299,8 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       group = undefined;
       clearTimeout(freeCheck);
       freeCheck = undefined;
+      freeCheckAt = Infinity;
+      freeCheckOwed = false;
       contestedBy.clear();
     }
   };
