@@ -8,6 +8,8 @@ SHELL := bash
 NODE_BIN := $(shell bash tools/provision-node.sh)
 export PATH := $(NODE_BIN):$(PATH)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Node's compile cache (tsc and vitest turn it on, and so does the tool) would otherwise be left in /tmp.
+export NODE_COMPILE_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hab-pod-role/node-compile-cache
 
 .PHONY: help deps system-deps build sea control-plane typecheck test test-unit demo bench cluster-up cluster-down clean
 
