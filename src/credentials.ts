@@ -44,7 +44,7 @@ export function inCluster(env: Record<string, string | undefined>, dir: string):
 }
 
 /** Reads a token file again whenever it changed on disk (the kubelet swaps in a rotated token by renaming). */
-function tokenFileReader(path: string): () => string {
+export function tokenFileReader(path: string): () => string {
   let cached: { stamp: string; token: string } | undefined;
   return () => {
     const s = statSync(path);
