@@ -20,8 +20,10 @@ trap 'rm -rf "$work"' EXIT
 
 node tools/bundle.mjs --single-file "$work/hab-pod-role.cjs"
 # useCodeCache keeps V8's compiled code for the script in the executable; each start skips that work.
+# The asset is the part of the bundle only exec plugins and the like need (tools/bundle.mjs says why).
 cat > "$work/sea-config.json" <<JSON
-{ "main": "$work/hab-pod-role.cjs", "output": "$work/sea-prep.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true }
+{ "main": "$work/hab-pod-role.cjs", "output": "$work/sea-prep.blob", "disableExperimentalSEAWarning": true, "useCodeCache": true,
+  "assets": { "kubeconfig-plugins.cjs": "$work/kubeconfig-plugins.cjs" } }
 JSON
 node --experimental-sea-config "$work/sea-config.json" >"$work/sea.log" 2>&1 || { cat "$work/sea.log" >&2; exit 1; }
 

@@ -3,7 +3,7 @@ import { build } from 'esbuild';
 
 import { chmodSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 // A hook starts this program on every election; each plugin below removes start-up work, as measured
 // with `node --cpu-prof` (bench/RESULTS.md has the figures).
@@ -38,7 +38,8 @@ const lazyStringWidth = {
 // `node tools/bundle.mjs` writes the npm package's dist/: ESM, the entry plus chunks.
 // `node tools/bundle.mjs --single-file FILE` writes one CommonJS script with no chunks and no imports,
 // which is what a single executable application can run: its require() reaches built-ins only, and
-// there is no file beside it to load a chunk from.
+// there is no file beside it to load a chunk from; and, beside FILE, kubeconfig-plugins.cjs, which the
+// executable carries as an asset (tools/build-sea.sh).
 const shared = {
   entryPoints: { 'hab-pod-role': 'src/bin.ts' },
   bundle: true,
@@ -54,16 +55,33 @@ const singleFile = process.argv.indexOf('--single-file');
 if (singleFile !== -1) {
   const outfile = process.argv[singleFile + 1];
   if (!outfile) throw new Error('--single-file needs the path of the script to write');
-  await build({
+  const cjs = {
     ...shared,
-    entryPoints: ['src/bin.ts'],
-    outfile,
     format: 'cjs',
     legalComments: 'inline',
     // yargs's ESM shims ask import.meta.url where they live, which CommonJS has no name for: give them this file's URL.
     define: { 'import.meta.url': '__habPodRoleUrl' },
     banner: { js: "const __habPodRoleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  });
+  };
+  // client-node (2 MB of the 3 MB script) is needed only for kubeconfig users with exec plugins and the
+  // like. In the main script its mere presence cost every start ~13 ms and ~11 MiB (its source and code
+  // cache are read in full), so it goes beside the script, as a single executable's asset, evaluated on demand.
+  const assetName = 'kubeconfig-plugins.cjs';
+  await build({ ...cjs, entryPoints: ['src/kubeconfig-plugins.ts'], outfile: join(dirname(outfile), assetName) });
+  const pluginsAsAsset = {
+    name: 'kubeconfig-plugins-as-asset',
+    setup(build) {
+      build.onResolve({ filter: /\/kubeconfig-plugins\.ts$/ }, () => ({ path: assetName, namespace: 'sea-asset' }));
+      build.onLoad({ filter: /.*/, namespace: 'sea-asset' }, ({ path }) => ({
+        loader: 'js',
+        contents: `const { getAsset } = require('node:sea');
+const loaded = { exports: {} };
+require('node:vm').compileFunction(getAsset(${JSON.stringify(path)}, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'], { filename: ${JSON.stringify(path)} })(loaded.exports, require, loaded, ${JSON.stringify(path)}, '.');
+module.exports = loaded.exports;`,
+      }));
+    },
+  };
+  await build({ ...cjs, entryPoints: ['src/bin.ts'], outfile, plugins: [...shared.plugins, pluginsAsAsset] });
 } else {
   rmSync('dist', { recursive: true, force: true });
   await build({
