@@ -1,7 +1,8 @@
 // The command line: parses arguments, runs a command, and turns every failure into one sentence and an exit code.
 
-import yargs, { type ArgumentsCamelCase, type Argv } from 'yargs';
+import type { ArgumentsCamelCase, Argv, InferredOptionTypes } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
+import { quickParse, type OptionSpecs } from './argv.ts';
 import { applyNewest, clientDryRun, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
 import { userError } from './api-errors.ts';
 import { connect } from './connect.ts';
@@ -13,100 +14,106 @@ import { createLogger, type LogFormat, type Logger } from './log.ts';
 import { checkGroupSelectorOption, defaults, desiredLabel, parseSeconds, type CommonOptions } from './settings.ts';
 
 
-function commonOptions(y: Argv) {
-  return y
-    .option('config', { alias: 'c', type: 'string', describe: 'Election file rendered by the Supervisor (TOML)' })
-    .option('label-key', { type: 'string', describe: 'Label key for the role [default: role, or label.key in the file]' })
-    .option('leader-value', { type: 'string', describe: 'Label value for the leader [default: leader]' })
-    .option('follower-value', { type: 'string', describe: 'Label value for a follower [default: follower]' })
-    .option('group-selector', { type: 'string', describe: 'Label selector of the pods that share the election [default: group.selector in the file, else the pods with the same controller]' })
-    .option('pod', { type: 'string', describe: 'Pod to label [default: POD_NAME, else HOSTNAME]' })
-    .option('namespace', { alias: 'n', type: 'string', describe: "Pod's namespace [default: POD_NAMESPACE, else the service account's]" })
-    .option('kubeconfig', { type: 'string', describe: 'Kubeconfig to use instead of in-cluster credentials [default: KUBECONFIG]' })
-    .option('service-account-dir', { type: 'string', describe: `Directory with token, ca.crt, namespace [default: ${defaults.serviceAccountDir}]` })
-    // Read by parseSeconds, not as type number: yargs would turn "abc" into NaN before a message could quote it.
-    .option('timeout', { coerce: (v: unknown) => parseSeconds('--timeout', v), default: defaults.timeoutSeconds, describe: 'Seconds to keep retrying the API server before giving up [number]' })
-    .option('request-timeout', { coerce: (v: unknown) => parseSeconds('--request-timeout', v), default: defaults.requestTimeoutSeconds, describe: 'Seconds one API request may take [number]' })
-    .option('dry-run', { type: 'string', describe: 'client: print the patch, send nothing; server: have the API server validate it, persist nothing' })
-    .option('force', { type: 'boolean', default: false, describe: 'Overwrite a role key that holds neither role value' })
-    .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'Say where identity and credentials came from, and each API request' })
-    .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' });
-}
+/** The options of apply, run and status: told to yargs, and read by quickParse, from this one table. */
+const commonOptionSpecs = {
+  config: { alias: 'c', type: 'string', describe: 'Election file rendered by the Supervisor (TOML)' },
+  'label-key': { type: 'string', describe: 'Label key for the role [default: role, or label.key in the file]' },
+  'leader-value': { type: 'string', describe: 'Label value for the leader [default: leader]' },
+  'follower-value': { type: 'string', describe: 'Label value for a follower [default: follower]' },
+  'group-selector': { type: 'string', describe: 'Label selector of the pods that share the election [default: group.selector in the file, else the pods with the same controller]' },
+  pod: { type: 'string', describe: 'Pod to label [default: POD_NAME, else HOSTNAME]' },
+  namespace: { alias: 'n', type: 'string', describe: "Pod's namespace [default: POD_NAMESPACE, else the service account's]" },
+  kubeconfig: { type: 'string', describe: 'Kubeconfig to use instead of in-cluster credentials [default: KUBECONFIG]' },
+  'service-account-dir': { type: 'string', describe: `Directory with token, ca.crt, namespace [default: ${defaults.serviceAccountDir}]` },
+  // Read by parseSeconds, not as type number: yargs would turn "abc" into NaN before a message could quote it.
+  timeout: { coerce: (v: unknown) => parseSeconds('--timeout', v), default: defaults.timeoutSeconds, describe: 'Seconds to keep retrying the API server before giving up [number]' },
+  'request-timeout': { coerce: (v: unknown) => parseSeconds('--request-timeout', v), default: defaults.requestTimeoutSeconds, describe: 'Seconds one API request may take [number]' },
+  'dry-run': { type: 'string', describe: 'client: print the patch, send nothing; server: have the API server validate it, persist nothing' },
+  force: { type: 'boolean', default: false, describe: 'Overwrite a role key that holds neither role value' },
+  verbose: { alias: 'v', type: 'boolean', default: false, describe: 'Say where identity and credentials came from, and each API request' },
+  'log-format': { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' },
+} as const satisfies OptionSpecs;
+
+const runOptionSpecs = {
+  ...commonOptionSpecs,
+  watch: { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' },
+  'start-on-label-error': { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' },
+} as const satisfies OptionSpecs;
+
+const statusOptionSpecs = {
+  ...commonOptionSpecs,
+  output: { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' },
+} as const satisfies OptionSpecs;
+
+const rbacOptionSpecs = {
+  namespace: { alias: 'n', type: 'string', default: 'default', describe: 'Namespace of the pods' },
+  'service-account': { type: 'string', default: 'hab-pod-role', describe: 'Service account the pods run as (names the other objects too)' },
+  'label-key': { type: 'string', describe: 'Label key the policy lets the account write [default: role]' },
+  'leader-value': { type: 'string', describe: 'Label value for the leader [default: leader]' },
+  'follower-value': { type: 'string', describe: 'Label value for a follower [default: follower]' },
+  policy: { type: 'boolean', default: true, describe: 'Include the ValidatingAdmissionPolicy (--no-policy: RBAC only, for Kubernetes < 1.30)' },
+  'log-format': { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' },
+} as const satisfies OptionSpecs;
 
 /** Parsed arguments, as far as logging goes: every command has --log-format, most --verbose. */
 type LogOptions = { [option: string]: unknown };
 
 interface Command {
   describe: string;
-  options: (y: Argv) => Argv;
-  /** Parses `y` with this command's options and runs it; `started` is told the parsed log options first. */
-  parseAndRun: (y: Argv, started: (args: LogOptions) => Logger) => Promise<number>;
-  /** The same, as a command of yargs' command tree (for --help and --version). */
-  register: (tree: Argv, name: string, ran: (exitCode: number) => void, started: (args: LogOptions) => Logger) => Argv;
+  specs: OptionSpecs;
+  usage?: string | undefined;
+  /** Runs the command on its parsed arguments (from quickParse or from yargs). */
+  run: (args: Record<string, unknown>, log: Logger) => Promise<number>;
 }
 
-/** A command whose `run` gets its arguments typed as its own options declare them. */
-function command<T>(describe: string, options: (y: Argv) => Argv<T>, run: (args: ArgumentsCamelCase<T>, log: Logger) => Promise<number>): Command {
-  return {
-    describe,
-    options,
-    parseAndRun: async (y, started) => {
-      const args = await options(y)
-        .check((parsed) => parsed._.length === 0 || `Unknown argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(', ')}`)
-        .parseAsync();
-      return run(args, started(args));
-    },
-    register: (tree, name, ran, started) =>
-      tree.command(name, describe, options, async (args) => {
-        ran(await run(args, started(args)));
-      }),
-  };
+/** A command whose `run` gets its arguments typed as its options declare them. */
+function command<S extends OptionSpecs>(describe: string, specs: S, run: (args: ArgumentsCamelCase<InferredOptionTypes<S>>, log: Logger) => Promise<number>, usage?: string): Command {
+  return { describe, specs, usage, run: (args, log) => run(args as ArgumentsCamelCase<InferredOptionTypes<S>>, log) };
 }
 
-const commands: Record<string, Command> = {
-  apply: command('Label this pod as the election file says, then exit', commonOptions, async (args, log) => {
+export const commands: Record<string, Command> = {
+  apply: command('Label this pod as the election file says, then exit', commonOptionSpecs, async (args, log) => {
     const outcome = await apply(args, log);
     log.info(describeOutcome(outcome), { requests: outcome.requestsSent });
     return ExitCode.ok;
   }),
   run: command(
     'Label this pod, then run the service (after --) and keep the label in step with the election',
-    (y) =>
-      commonOptions(y)
-        .usage('$0 run [options] -- <service> [args...]')
-        .option('watch', { type: 'boolean', default: true, describe: 'Follow election file changes and repair label drift while the service runs (--no-watch: label once)' })
-        .option('start-on-label-error', { type: 'boolean', default: false, describe: 'Start the service even if labelling fails (after removing a leader value, if possible)' }),
+    runOptionSpecs,
     async (args, log) => {
       // Loaded only here: a hook running apply never pays for spawning (execa), the keeper or the watches.
       const { run } = await import('./run.ts');
       return run(args, log);
     },
+    '$0 run [options] -- <service> [args...]',
   ),
-  status: command(
-    "Show the group's pods and their roles; exit 1 unless exactly one leads",
-    (y) => commonOptions(y).option('output', { alias: 'o', choices: ['table', 'json'] as const, default: 'table' as const, describe: 'Table for people, JSON for scripts' }),
-    (args, log) => status(args, log),
-  ),
+  status: command("Show the group's pods and their roles; exit 1 unless exactly one leads", statusOptionSpecs, (args, log) => status(args, log)),
   rbac: command(
     "Print what the tool's account needs in a namespace: ServiceAccount, Role, RoleBinding, and the admission policy that confines it",
-    (y) =>
-      y
-        .usage('$0 rbac [options] | kubectl apply -f -')
-        .option('namespace', { alias: 'n', type: 'string', default: 'default', describe: 'Namespace of the pods' })
-        .option('service-account', { type: 'string', default: 'hab-pod-role', describe: 'Service account the pods run as (names the other objects too)' })
-        .option('label-key', { type: 'string', describe: 'Label key the policy lets the account write [default: role]' })
-        .option('leader-value', { type: 'string', describe: 'Label value for the leader [default: leader]' })
-        .option('follower-value', { type: 'string', describe: 'Label value for a follower [default: follower]' })
-        .option('policy', { type: 'boolean', default: true, describe: 'Include the ValidatingAdmissionPolicy (--no-policy: RBAC only, for Kubernetes < 1.30)' })
-        .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'Format of the log lines on stderr' }),
+    rbacOptionSpecs,
     async (args) => {
       // Loaded only here: hooks never pay for the manifests.
       const { rbacManifest } = await import('./rbac.ts');
       process.stdout.write(rbacManifest(args));
       return ExitCode.ok;
     },
+    '$0 rbac [options] | kubectl apply -f -',
   ),
 };
+
+/**
+ * One command's arguments as yargs parses them. Just the named command's options: going through yargs'
+ * command tree would lay out the whole help text on every start (yargs caches it when a command handler
+ * runs), ~10 ms a hook never prints.
+ */
+export async function parseCommand(name: string, args: string[]): Promise<Record<string, unknown>> {
+  return withOptions(commands[name]!)(await parser(args, [name, ...args]))
+    .check((parsed) => parsed._.length === 0 || `Unknown argument${parsed._.length > 1 ? 's' : ''}: ${parsed._.join(', ')}`)
+    .parseAsync();
+}
+
+/** A command's options, as yargs is told them. */
+const withOptions = (command: Command) => (y: Argv) => (command.usage ? y.usage(command.usage) : y).options(command.specs);
 
 export async function main(argv: string[]): Promise<number> {
   // Until the arguments are parsed, a usage error is logged in the format the caller most likely asked for.
@@ -116,20 +123,24 @@ export async function main(argv: string[]): Promise<number> {
     const command = Object.hasOwn(commands, argv[0] ?? '') ? commands[argv[0]!]! : undefined;
     const ownArgs = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
     if (command && !ownArgs.some((a) => a === '--help' || a === '-h' || a === '--version')) {
-      // What hooks do: parse just the named command's options. Going through yargs' command tree would lay
-      // out the whole help text on every start (yargs caches it when a command handler runs), ~10 ms a hook never prints.
-      return await command.parseAndRun(parser(argv.slice(1), argv), started);
+      // What hooks do, read without loading yargs when the line is one quickParse reads as yargs would.
+      const quick = quickParse(command.specs, argv.slice(1), process.env, envPrefix);
+      if (quick) return await command.run(quick, started(quick));
+      const args = await parseCommand(argv[0]!, argv.slice(1));
+      return await command.run(args, started(args));
     }
     if (!command && argv[0] !== undefined && !argv[0].startsWith('-')) throw usageError(`Unknown command: ${argv[0]}; name one of apply, run, status or rbac (see hab-pod-role --help).`);
     // Help, the version, or no command: the whole command tree, which yargs documents.
     let exitCode: number = ExitCode.ok;
-    let tree = parser(argv, argv)
+    let tree = (await parser(argv, argv))
       .usage('$0 <command> [options]\n\nPuts a Habitat leader election result on this pod as a role label.')
       .version(packageJson.version)
       .help()
       .alias('help', 'h');
     for (const [name, each] of Object.entries(commands)) {
-      tree = each.register(tree, name, (code) => (exitCode = code), started);
+      tree = tree.command(name, each.describe, withOptions(each), async (args) => {
+        exitCode = await each.run(args, started(args));
+      });
     }
     await tree.demandCommand(1, 'Name a command: apply, run, status or rbac').parseAsync();
     return exitCode;
@@ -147,13 +158,19 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** yargs set up as every command line is parsed: options from the environment too, strict, and failures as usage errors. */
-function parser(args: string[], argv: string[]): Argv {
+/** Every option can also come from the environment: --label-key from HAB_POD_ROLE_LABEL_KEY, and so on. */
+const envPrefix = 'HAB_POD_ROLE';
+
+/**
+ * yargs set up as every command line is parsed: options from the environment too, strict, and failures as
+ * usage errors. Loaded only here, for what quickParse leaves to it: help, the version, and mistakes.
+ */
+async function parser(args: string[], argv: string[]): Promise<Argv> {
+  const { default: yargs } = await import('yargs');
   return (
     yargs(args)
       .scriptName('hab-pod-role')
-      // Every option can also come from the environment: --label-key from HAB_POD_ROLE_LABEL_KEY, and so on.
-      .env('HAB_POD_ROLE')
+      .env(envPrefix)
       .parserConfiguration({ 'populate--': true, 'parse-positional-numbers': false })
       .strict()
       .exitProcess(false)
