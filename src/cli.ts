@@ -81,7 +81,7 @@ export const commands: Record<string, Command> = {
     'Label this pod, then run the service (after --) and keep the label in step with the election',
     runOptionSpecs,
     async (args, log) => {
-      // Loaded only here: a hook running apply never pays for spawning (execa), the keeper or the watches.
+      // Loaded only here: a hook running apply never pays for spawning, the keeper or the watches.
       const { run } = await import('./run.ts');
       return run(args, log);
     },
