@@ -67,8 +67,8 @@ test-unit: deps
 demo: deps system-deps build control-plane
 	node tools/demo.ts
 
-# Benchmarks against kubectl on a real control plane; writes bench/RESULTS.md. Not part of `make test`.
-bench: build control-plane system-deps
+# Benchmarks against kubectl on a real control plane, the npm package and the single executable; writes bench/RESULTS.md. Not part of `make test`.
+bench: build sea control-plane system-deps
 	@command -v /usr/bin/time >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
 	node bench/bench.ts
 

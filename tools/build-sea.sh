@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds hab-pod-role as one executable file: the pinned Node 24 with the tool's one-file bundle injected.
 # Usage: bash tools/build-sea.sh [OUT] (default build/hab-pod-role: outside dist/, which the npm package ships).
+# SEA_MAIN=script.cjs injects that script instead of the tool (the benchmark's floors: the same Node, doing nothing).
 # Needs node_modules (npm ci) and npm.
 # `make sea` and the Habitat plan's do_build both call it, so the package and local builds are the same file.
 set -euo pipefail
@@ -18,7 +19,11 @@ work="$(dirname "$out")/.sea-build"
 rm -rf "$work" && mkdir -p "$work" "$(dirname "$out")"
 trap 'rm -rf "$work"' EXIT
 
-node tools/bundle.mjs --single-file "$work/hab-pod-role.cjs"
+if [[ -n "${SEA_MAIN:-}" ]]; then
+  cp "$SEA_MAIN" "$work/hab-pod-role.cjs" && echo '// none' > "$work/kubeconfig-plugins.cjs"
+else
+  node tools/bundle.mjs --single-file "$work/hab-pod-role.cjs"
+fi
 # useCodeCache keeps V8's compiled code for the script in the executable; each start skips that work.
 # The asset is the part of the bundle only exec plugins and the like need (tools/bundle.mjs says why).
 cat > "$work/sea-config.json" <<JSON
