@@ -4,9 +4,9 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadCredentials } from '../src/connect.ts';
-import { ExitCode, HabPodRoleError } from '../src/errors.ts';
+import { ExitCode } from '../src/errors.ts';
 import { tempDir } from './support/election.ts';
-import { matrix } from './support/matrix.ts';
+import { refusal } from './support/refusal.ts';
 
 let dir: string;
 let serviceAccountDir: string;
@@ -34,13 +34,6 @@ function kubeconfig(path: string, server: string, extra = ''): string {
 }
 
 const inPod = { KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443' };
-
-async function refusal(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
-  matrix.inputs();
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  if (!(error instanceof HabPodRoleError)) throw error ?? new Error('expected a refusal');
-  return { code: error.exitCode, message: error.message };
-}
 
 describe('loadCredentials', () => {
   it('takes --kubeconfig over KUBECONFIG over the service account', async () => {

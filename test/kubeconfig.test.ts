@@ -3,10 +3,10 @@
 import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ExitCode, HabPodRoleError } from '../src/errors.ts';
+import { ExitCode } from '../src/errors.ts';
 import { fromKubeconfigFiles } from '../src/kubeconfig.ts';
 import { tempDir } from './support/election.ts';
-import { matrix } from './support/matrix.ts';
+import { refusal } from './support/refusal.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -19,13 +19,6 @@ function file(name: string, lines: string[]): string {
   const path = join(dir, name);
   writeFileSync(path, `${lines.join('\n')}\n`);
   return path;
-}
-
-async function refusal(promise: Promise<unknown>): Promise<{ code: number; message: string }> {
-  matrix.inputs();
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  if (!(error instanceof HabPodRoleError)) throw error ?? new Error('expected a refusal');
-  return { code: error.exitCode, message: error.message };
 }
 
 describe('fromKubeconfigFiles', () => {
