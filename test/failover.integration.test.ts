@@ -1,6 +1,6 @@
 // Failover simulation: many random leadership changes on a real API server, every label change on record.
 
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -286,7 +286,11 @@ describe(`failover simulation (seed ${seed})`, () => {
       await recorder.start();
       const rng = random(seed + 1);
       const hook = (m: string, state: State) => {
-        const file = writeElection(`${g.files.get(m)!}.${state}`, electionText(state));
+        // Rendered once: a duplicated run reads the file its first run reads. Writing it again in place
+        // would truncate it under a run that has already started reading, which no Supervisor does for one
+        // render (a fast start reaches the read while the other hooks are still being spawned).
+        const path = `${g.files.get(m)!}.${state}`;
+        const file = existsSync(path) ? path : writeElection(path, electionText(state));
         return runCli(['apply', '-c', file, '--timeout', '20'], podEnv(g.namespace, m, g.saDir));
       };
       let leader: string | undefined;
