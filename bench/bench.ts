@@ -311,12 +311,21 @@ try {
   report();
   report(`- run --watch: the example as shipped. The run hook's resident \`hab-pod-role run\` follows the file; the reconfigure hook's \`apply\` also runs, after redis-cli, and found the label already written in ${failoverResults['run --watch']!.foundLabelled} of ${failoverResults['run --watch']!.promotions} promotions (the resident was first).`);
   report(`- apply from reconfigure: the same image with the run hook's \`hab-pod-role run --no-watch\` (it labels once at the start, then only runs Redis), so the reconfigure hook's \`apply\` is what labels: the time includes the hook's five redis-cli calls before it and the executable's cold start. It found the label already written in ${failoverResults['apply from reconfigure']!.foundLabelled} of ${failoverResults['apply from reconfigure']!.promotions} promotions.`);
+  report('- run --watch, reconfigure doing nothing: a diagnostic, not a way to run the example (Redis keeps its replication role): the same image with the reconfigure and health-check hooks replaced by `exit 0`, so that the difference from the first row is what the three reconfigure hooks (five redis-cli calls and a cold `apply` each) cost the residents, sharing the 2 cores with them at the moment they label.');
   report();
   report('| style | labels p50 | p99 | max | EndpointSlice p50 | p99 | max | EndpointSlice controller retries (1 s backoff) |');
   report('|---|---|---|---|---|---|---|---|');
   for (const [style, xs] of Object.entries(convergence)) {
     const ls = labelled[style]!;
     report(`| ${style} | ${ms(quantile(ls, 0.5))} | ${ms(quantile(ls, 0.99))} | ${ms(Math.max(...ls))} | ${ms(quantile(xs, 0.5))} | ${ms(quantile(xs, 0.99))} | ${ms(Math.max(...xs))} | ${failoverResults[style]!.staleRequeues} |`);
+  }
+  report();
+  report('Within the labels figure: how far apart the two Supervisors began rewriting (no tool can act on a file not yet rewritten), and the time from the new leader\'s own rewrite, when its resident can first act, to the labels saying so:');
+  report();
+  report('| style | rewrites apart p50 | p99 | new leader\'s file to labels p50 | p99 | max |');
+  report('|---|---|---|---|---|---|');
+  for (const [style, r] of Object.entries(failoverResults)) {
+    report(`| ${style} | ${ms(quantile(r.rewriteGap, 0.5))} | ${ms(quantile(r.rewriteGap, 0.99))} | ${ms(quantile(r.fromNewLeaderFile, 0.5))} | ${ms(quantile(r.fromNewLeaderFile, 0.99))} | ${ms(Math.max(...r.fromNewLeaderFile))} |`);
   }
   report();
   report('The last column counts the kube-controller-manager log\'s lines saying the EndpointSlice controller retried `redis-leader` because its informer had not yet seen the slice it had just written ("EndpointSlice informer cache is out of date"): the two label changes of a failover can arrive that close together, and the retry waits the controller\'s 1 s backoff. An EndpointSlice figure about 1 s above its labels figure is that wait, not the tool\'s.');

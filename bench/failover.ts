@@ -33,6 +33,17 @@ const styles: Style[] = [
       },
     },
   },
+  {
+    name: 'run --watch, reconfigure doing nothing',
+    // Not a way to run the example (Redis would keep its old replication role): it shows how much of the
+    // run --watch figure is the three reconfigure hooks (redis-cli, a cold `apply`) sharing the CPU with
+    // the residents at the moment they label. The health check, which would then find Redis in the wrong
+    // role and make the pod unready, does nothing either.
+    variant: {
+      tag: `${exampleIdent}:0.1.0-idle-reconfigure`,
+      edits: { 'hooks/reconfigure': () => '#!/bin/sh\nexit 0\n', 'hooks/health-check': () => '#!/bin/sh\nexit 0\n' },
+    },
+  },
 ];
 
 export interface StyleResult {
@@ -40,6 +51,10 @@ export interface StyleResult {
   labels: number[];
   /** From the same moment to the redis-leader EndpointSlice listing only the new leader as ready (ms). */
   endpoints: number[];
+  /** How much later the later of the two Supervisors began its rewrite (ms): part of `labels` no member's tool can act in. */
+  rewriteGap: number[];
+  /** From the new leader's own rewrite, the moment its resident can first act, to the labels saying so (ms). */
+  fromNewLeaderFile: number[];
   /** Of the promotions, how many the reconfigure hook's `apply` found already labelled (the resident was first). */
   foundLabelled: number;
   promotions: number;
@@ -113,7 +128,7 @@ async function measureStyle(plane: ControlPlane, example: RedisOnNode, style: St
     });
     await watches.until('labels', leader);
     await watches.until('endpoints', leader);
-    const result: StyleResult = { labels: [], endpoints: [], foundLabelled: 0, promotions: failovers, staleRequeues: 0 };
+    const result: StyleResult = { labels: [], endpoints: [], rewriteGap: [], fromNewLeaderFile: [], foundLabelled: 0, promotions: failovers, staleRequeues: 0 };
     const requeuedBefore = staleRequeues(plane, example.namespace);
     for (let i = 0; i < failovers; i++) {
       const next: Member = members[(members.indexOf(leader) + 1) % members.length]!;
@@ -131,6 +146,8 @@ async function measureStyle(plane: ControlPlane, example: RedisOnNode, style: St
       const [labelsAt, endpointsAt] = await Promise.all([labelled, routed]);
       result.labels.push(labelsAt - started);
       result.endpoints.push(endpointsAt - started);
+      result.rewriteGap.push(Math.max(...(rewrites as number[])) - started);
+      result.fromNewLeaderFile.push(labelsAt - rewrites[1]!);
       leader = next;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
