@@ -1,4 +1,4 @@
-// What a kubeconfig user needs client-node's authenticators for: exec plugins, auth-provider (OIDC, ...), basic auth, impersonation.
+// What a kubeconfig user needs client-node's authenticators for: exec plugins and auth-provider (OIDC, ...).
 
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { newClusters, newUsers } from '@kubernetes/client-node/dist/config_types.js';

@@ -17,9 +17,14 @@ export interface Kubeconfig {
   contexts: Map<string, { cluster: string; user: string | undefined }>;
 }
 
-/** The user fields read here; any other (exec, auth-provider, username, as, ...) is client-node's to apply. */
+/** The user fields read here; any other (exec, auth-provider, ...) is client-node's to apply. */
 const ownUserFields = new Set(['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data']);
 const pathFields = new Set(['certificate-authority', 'client-certificate', 'client-key', 'tokenFile']);
+/**
+ * User fields whose effect is more than a credential: they are refused, not passed over, because a request
+ * sent without them would act as the underlying user (impersonation dropped) or as nobody (basic auth).
+ */
+const unsupportedUserFields = ['as', 'as-uid', 'as-groups', 'as-user-extra', 'username', 'password'];
 
 export async function fromKubeconfigFiles(files: string[], source: string): Promise<Credentials> {
   const layers = files.map((file) => {
@@ -33,6 +38,10 @@ export async function fromKubeconfigFiles(files: string[], source: string): Prom
   const { context, clusterName, cluster, user } = currentEndpoint(mergeKubeconfigs(layers), source);
   const where = `${source} (${files.join(':')}), context ${context}`;
   const server = String(cluster.server).replace(/\/$/, '');
+  const unsupported = unsupportedUserFields.filter((field) => user?.[field] != null);
+  if (unsupported.length > 0) {
+    throw configError(`The kubeconfig user of context ${context} sets ${unsupported.join(', ')}: hab-pod-role sends neither impersonation nor basic authentication, and would act as another identity than the one meant; use a kubeconfig with the account's own credentials (a token, a client certificate or an exec plugin).`);
+  }
   if (user && Object.entries(user).some(([field, value]) => value != null && !ownUserFields.has(field))) {
     // Loaded only here: the library is large, and most kubeconfigs need nothing of it.
     const { pluginResolver } = await import('./kubeconfig-plugins.ts');

@@ -70,6 +70,21 @@ describe('fromKubeconfigFiles', () => {
     expect((await credentials.resolve()).authorization).toBe('Bearer second-and-longer');
   });
 
+  it('refuses impersonation and basic authentication rather than sending the request as another identity', async () => {
+    for (const [field, value] of [['as', 'admin'], ['as-groups', '[system:masters]'], ['username', 'me']] as const) {
+      const path = file(`${field}.yaml`, [
+        'current-context: c',
+        'clusters: [{name: k, cluster: {server: "https://k.example:6443"}}]',
+        `users: [{name: u, user: {token: t, ${field}: ${value}}}]`,
+        'contexts: [{name: c, context: {cluster: k, user: u}}]',
+      ]);
+      expect(await refusal(fromKubeconfigFiles([path], '--kubeconfig'))).toEqual({
+        code: ExitCode.config,
+        message: `The kubeconfig user of context c sets ${field}: hab-pod-role sends neither impersonation nor basic authentication, and would act as another identity than the one meant; use a kubeconfig with the account's own credentials (a token, a client certificate or an exec plugin).`,
+      });
+    }
+  });
+
   it('runs an exec plugin through client-node, with the CA from the kubeconfig', async () => {
     const plugin = join(dir, 'plugin.sh');
     writeFileSync(plugin, '#!/bin/sh\necho \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-plugin"}}\'\n');
