@@ -41,7 +41,7 @@ const ms = (x: number) => `${x.toFixed(0)} ms`;
 function timed(command: string[], env: Record<string, string>): Promise<{ wallMs: number; peakKb: number; code: number }> {
   return new Promise((done) => {
     const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%M', ...command], { env: { PATH: process.env.PATH!, HOME: '/nonexistent', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%M', ...command], { env: { PATH: process.env.PATH!, HOME: '/nonexistent', TMPDIR: process.env.TMPDIR!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c));
     child.on('exit', (code) => done({ wallMs: performance.now() - started, peakKb: Number(err.trim().split('\n').at(-1)), code: code ?? -1 }));

@@ -20,10 +20,16 @@ export interface CliResult {
   requests: number | undefined;
 }
 
+/**
+ * What every run of the tool gets besides what its test says: PATH, no home, and the test run's own
+ * temporary directory, so nothing Node writes there (its compile cache) outlives the run.
+ */
+export const baseEnv = (): Record<string, string | undefined> => ({ PATH: process.env.PATH, HOME: '/nonexistent', TMPDIR: process.env.TMPDIR });
+
 export async function runCli(args: string[], env: Record<string, string | undefined>, options: Options = {}): Promise<CliResult> {
   const result = await execa(process.execPath, [cliPath, ...args], {
     // Only what the test says: nothing from the developer's shell (KUBECONFIG, HOME's kubeconfig).
-    env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env },
+    env: { ...baseEnv(), ...env },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',
@@ -54,7 +60,7 @@ export interface RunningCli {
 /** Starts the CLI in a process group of its own, the way the Supervisor starts a hook, and leaves it running. */
 export function startCli(args: string[], env: Record<string, string | undefined>, command: string[] = [process.execPath, cliPath]): RunningCli {
   const child = execa(command[0]!, [...command.slice(1), ...args], {
-    env: { PATH: process.env.PATH, HOME: '/nonexistent', ...env },
+    env: { ...baseEnv(), ...env },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',
