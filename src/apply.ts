@@ -1,7 +1,7 @@
 // One pass of the data flow: election file -> role -> label plan -> at most two API calls.
 
 import { readElectionFile, type Election } from './election.ts';
-import { ExitCode, HabPodRoleError } from './errors.ts';
+import { configError, dataError } from './errors.ts';
 import { resolvePodIdentity, type PodIdentity } from './identity.ts';
 import { claimAnnotation, claimValue, fenceWrite, groupMembers, ownLabelWrite, peerOf, planPromotion, promotionWrites, yieldsTo, type GroupSpec, type PodWrite } from './group.ts';
 import { failureMessage, lostRace, statusOf } from './api-errors.ts';
@@ -253,7 +253,7 @@ async function recordYield(client: KubeClient, request: LabelRequest, self: Pod,
 function checkWritten(patched: Pod, key: string, to: string | null): void {
   const now = patched.metadata?.labels?.[key];
   if ((now ?? null) !== to) {
-    throw new HabPodRoleError(ExitCode.config, `The API server accepted the patch but the pod's label ${key} is ${now ?? 'absent'}, not ${to ?? 'absent'}; a mutating webhook may be rewriting it, so exempt the label key from it or choose another key.`);
+    throw configError(`The API server accepted the patch but the pod's label ${key} is ${now ?? 'absent'}, not ${to ?? 'absent'}; a mutating webhook may be rewriting it, so exempt the label key from it or choose another key.`);
   }
 }
 
@@ -293,8 +293,7 @@ function planFor(labels: Record<string, string> | undefined, identity: PodIdenti
     return planLabel(labels, scheme, to, force);
   } catch (error) {
     if (!(error instanceof ForeignLabelError)) throw error;
-    throw new HabPodRoleError(
-      ExitCode.dataError,
+    throw dataError(
       `Pod ${identity.namespace}/${identity.name} already has ${error.key}=${error.value}, which is neither "${scheme.leader}" nor "${scheme.follower}", so the key belongs to something else; choose another label key, or pass --force to overwrite it.`,
     );
   }

@@ -12,7 +12,8 @@ export interface OptionSpec {
 
 export type OptionSpecs = Record<string, OptionSpec>;
 
-const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+/** An option's name as yargs also hands it over: `--dry-run` as `dryRun`. */
+export const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 // What yargs-parser turns into a number when an option has no type; anything else is left to yargs.
 const plainNumber = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 

@@ -2,7 +2,7 @@
 
 import type { ArgumentsCamelCase, Argv, InferredOptionTypes } from 'yargs';
 import packageJson from '../package.json' with { type: 'json' };
-import { quickParse, type OptionSpecs } from './argv.ts';
+import { camel, quickParse, type OptionSpecs } from './argv.ts';
 import { applyNewest, clientDryRun, describeOutcome, prepareApply, readGroup, type ApplyOutcome } from './apply.ts';
 import { userError } from './api-errors.ts';
 import { connect } from './connect.ts';
@@ -226,7 +226,6 @@ function usageMessage(message: string, argv: string[]): string {
   const unknown = /^Unknown arguments?: (.*)$/.exec(message);
   if (!unknown) return message.replace(/\.$/, '');
   const names = unknown[1]!.split(', ');
-  const camel = (n: string) => n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
   const typed = names
     .filter((n) => !names.some((other) => other !== n && camel(other) === n))
     .map((n) => (argv.includes(n) ? n : argv.includes(`--no-${n}`) ? `--no-${n}` : n.length === 1 ? `-${n}` : `--${n}`));

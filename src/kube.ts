@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Credentials } from './credentials.ts';
 import { ApiCallError, ApiStatusError, brief, isRefusal, isTransient, retryableStatuses, type Rule } from './api-errors.ts';
-import { ExitCode, HabPodRoleError } from './errors.ts';
+import { configError } from './errors.ts';
 import type { Logger } from './log.ts';
 import type { MetadataPatch, Pod } from './pod.ts';
 import { retryAfterMs, StartupGrace, withRetries, type RetryVerdict } from './retry.ts';
@@ -41,7 +41,7 @@ export class KubeClient {
     this.options = options;
     this.credentials = options.credentials;
     if (!this.credentials.server.startsWith('https://')) {
-      throw new HabPodRoleError(ExitCode.config, `The API server address ${this.credentials.server} is not https; hab-pod-role only talks to a verified API server over TLS.`);
+      throw configError(`The API server address ${this.credentials.server} is not https; hab-pod-role only talks to a verified API server over TLS.`);
     }
   }
 
