@@ -148,25 +148,29 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger, d
   const demoted = new Map<string, Pod>();
   const demotionEvents = () =>
     [...demoted.values()].map((m) => roleEvent(m, 'RoleDemoted', `${scheme.key}=${scheme.leader} removed by pod ${identity.namespace}/${identity.name}, which the election made leader`, identity));
+  const outcome = (plan: LabelPlan, writes: PodWrite[], more: Pick<ApplyOutcome, 'yieldedTo' | 'contestRecorded' | 'waitMs'> = {}): ApplyOutcome =>
+    ({ identity, plan, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes, ...more });
+  // Only a member that writes gives way to a rival; a dry run shows the promotion it would make.
+  const yielding = request.rivals === 'yield' && dryRun === 'none';
   for (let round = 1; ; round++) {
     try {
       const { self, members } = await readGroup(client, identity, request.group, deadline);
       const plan = planFor(self.metadata?.labels, identity, scheme, scheme.leader, request.force);
-      const holder = request.rivals === 'yield' && dryRun === 'none' ? yieldsTo(members, self, scheme) : undefined;
+      const holder = yielding ? yieldsTo(members, self, scheme) : undefined;
       if (holder !== undefined) {
         const claim = await recordYield(client, request, self, members.find((m) => m.metadata?.name === holder)!, log, deadline);
-        return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: claim ? [claim] : [], yieldedTo: holder, contestRecorded: claim !== undefined };
+        return outcome({ ...plan, patch: undefined }, claim ? [claim] : [], { yieldedTo: holder, contestRecorded: claim !== undefined });
       }
       // The list can show what the watch has not yet: a rival's promotion that demoted the holder and has
       // yet to label its member. Taking the label now would only have it taken again.
-      const waitMs = request.rivals === 'yield' && dryRun === 'none' ? (request.promotionInFlight?.(members) ?? 0) : 0;
-      if (waitMs > 0) return { identity, plan: { ...plan, patch: undefined }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: [], waitMs };
+      const waitMs = yielding ? (request.promotionInFlight?.(members) ?? 0) : 0;
+      if (waitMs > 0) return outcome({ ...plan, patch: undefined }, [], { waitMs });
       const promotion = planPromotion(members, identity.name, scheme);
       if (promotion.selfIsLeader && promotion.staleLeaders.length === 0 && dryRun !== 'server') {
         // Another run for this pod (a racing hook, or the resident) finished the promotion after this one
         // demoted someone: this run still owes the record of its demotions.
         if (dryRun === 'none') await recordEvents(client, log, deadline, demotionEvents());
-        return { identity, plan, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: [] };
+        return outcome(plan, []);
       }
       // A fence value never repeats, so even a member with nothing to change gets a new resourceVersion.
       const fence = `${identity.name}/${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
@@ -207,7 +211,7 @@ async function promote(client: KubeClient, request: LabelRequest, log: Logger, d
           ...demotionEvents(),
         ]);
       }
-      return { identity, plan: { ...plan, patch: plan.patch ?? labelPatch(scheme.key, scheme.leader) }, dryRun, demoted: [...demoted.keys()], requestsSent: client.requestsSent - sentBefore, writes: [...writes.peers, writes.self] };
+      return outcome({ ...plan, patch: plan.patch ?? labelPatch(scheme.key, scheme.leader) }, [...writes.peers, writes.self]);
     } catch (error) {
       if (!lostRace(error) || Date.now() >= deadline) throw error;
       log.debug('a group member changed during the promotion; starting again from a fresh list', { round });
