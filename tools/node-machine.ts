@@ -105,10 +105,13 @@ export function claimMachine(options: { clusterDir: string; owner?: number; scra
   writeFileSync(recordFile, JSON.stringify(record, null, 2));
 }
 
-/** Hands the node to another holder (`cluster-up` hands it from its own short-lived process to the kubelet). */
-export function transferMachine(owner: number): void {
+/**
+ * Hands the node to another holder (`cluster-up` hands it from its own short-lived process to the kubelet;
+ * a restarted kubelet that held it hands it to its successor). With `from`, only if that process holds it.
+ */
+export function transferMachine(owner: number, from?: number): void {
   const record = readRecord();
-  if (!record) return;
+  if (!record || (from !== undefined && record.owner.pid !== from)) return;
   record.owner = { pid: owner, started: startTime(owner) };
   writeFileSync(recordFile, JSON.stringify(record, null, 2));
 }

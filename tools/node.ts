@@ -154,8 +154,11 @@ export async function restartNodeDaemon(clusterDir: string, name: 'kubelet' | 'k
   const state = readNodeState(clusterDir);
   const daemon = state?.pids.find((p) => p.name === name);
   if (!state || !daemon?.binary || !daemon.args) throw new Error(`the node in ${clusterDir} has no ${name} to restart`);
-  await stopDaemon(daemon.pid, 5_000);
+  const stopped = daemon.pid;
+  await stopDaemon(stopped, 5_000);
   daemon.pid = startDaemon(daemon.binary, daemon.args, join(dir, `${name}.log`), daemon.env);
+  // A `cluster-up` node is held by its kubelet: a record naming the stopped one would read as a killed run.
+  transferMachine(daemon.pid, stopped);
   writeFileSync(stateFile(clusterDir), JSON.stringify(state, null, 2));
   const config = JSON.parse(readFileSync(join(dir, `${name}.yaml`), 'utf8')) as { healthzPort?: number; healthzBindAddress?: string };
   const healthz = name === 'kubelet' ? `http://127.0.0.1:${config.healthzPort}/healthz` : `http://${config.healthzBindAddress}/healthz`;
