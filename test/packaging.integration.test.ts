@@ -5,10 +5,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import TOML from '@iarna/toml';
 import { loadAllYaml } from '@kubernetes/client-node';
-import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { admin, controlPlane, documentedRole, repoRoot } from './support/cluster.ts';
 import { electionText } from './support/election.ts';
+import { kubectl } from './support/kubectl.ts';
 import { buildPlan, exportImage, hookPath, onDisk, runHook, type Built } from './support/habitat.ts';
 import { renderTemplate } from './support/supervisor.ts';
 
@@ -167,9 +167,6 @@ describe('the Redis example as Habitat and core/redis see it', () => {
 });
 
 describe('the Redis example manifests', () => {
-  const kubectl = (...args: string[]) =>
-    execa(join(controlPlane().binDir, 'kubectl'), [`--kubeconfig=${controlPlane().kubeconfig}`, ...args], { reject: false });
-
   it('pass a server-side dry run against the real API server', async () => {
     // The namespace the example's rbac.yaml is printed for (its policy is bound to it by name); the Redis
     // example test may have created it already.
@@ -178,7 +175,7 @@ describe('the Redis example manifests', () => {
       if (error?.code !== 409) throw error;
     });
     // --force-conflicts: the Redis example test may have the same objects live, its image set by another field manager.
-    const result = await kubectl('apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', join(repoRoot, 'examples/redis/kubernetes'), '-n', ns);
+    const result = await kubectl(controlPlane(), ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', join(repoRoot, 'examples/redis/kubernetes'), '-n', ns], { reject: false });
     expect(result.exitCode, result.stderr).toBe(0);
     for (const object of ['serviceaccount/hab-pod-role', 'role.rbac.authorization.k8s.io/hab-pod-role', 'rolebinding.rbac.authorization.k8s.io/hab-pod-role',
       'configmap/hab-pod-role', 'validatingadmissionpolicy.admissionregistration.k8s.io/hab-pod-role.redis',
