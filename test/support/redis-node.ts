@@ -31,6 +31,8 @@ export class RedisOnNode {
   /** Where the image overlay and the volumes' directories live. */
   private readonly work = tempDir('redis-node');
   private readonly overlay = join(this.work, 'kustomize');
+  /** Each member's address when last seen running: gossip keeps it for a member that died, and so the census does. */
+  private readonly lastKnownIp = new Map<Member, string>();
 
   private constructor(plane: ControlPlane, node: RealNode) {
     this.plane = plane;
@@ -113,7 +115,9 @@ export class RedisOnNode {
   }
 
   async podIp(m: Member): Promise<string> {
-    return (await this.running(m)).status!.podIP!;
+    const ip = (await this.running(m)).status!.podIP!;
+    this.lastKnownIp.set(m, ip);
+    return ip;
   }
 
   /** The group's state, as gossip would bring it, to each member in `to`: one Supervisor tick each. */
@@ -126,7 +130,7 @@ export class RedisOnNode {
   async census(leader: Member | undefined, election: GroupState['election'] = 'finished', to: readonly Member[] = members, alive: readonly Member[] = to): Promise<Record<string, { tick: Tick; rewritten: Record<string, number> }>> {
     const state = {
       election, leader, healthCheckIntervalSeconds,
-      members: await Promise.all(members.map(async (m) => ({ name: m, ip: alive.includes(m) ? await this.podIp(m) : '', alive: alive.includes(m) }))),
+      members: await Promise.all(members.map(async (m) => ({ name: m, ip: alive.includes(m) ? await this.podIp(m) : (this.lastKnownIp.get(m) ?? ''), alive: alive.includes(m) }))),
     };
     const results: Record<string, { tick: Tick; rewritten: Record<string, number> }> = {};
     await Promise.all(to.map(async (m) => {
