@@ -60,12 +60,39 @@ export function httpGet(url: string, auth?: { caPem: string; adminToken: string 
   });
 }
 
-/** Ports the kernel hands out now; good enough on a machine where only these tests bind loopback ports. */
+/** Below the kernel's ephemeral range (ip_local_port_range), where it never puts an outgoing connection. */
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function listening(port: number, host: string): Promise<Server | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+/**
+ * `count` distinct ports free on `host` now, for daemons started next. Chosen below the ephemeral range: a
+ * port the kernel handed out (listen on 0) is one it may give any outgoing connection's source before the
+ * daemon binds it (a daemon then fails with EADDRINUSE), and a client connecting to such a port while
+ * nothing listens can be connected to itself.
+ */
 export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<Server>((ok) => {
-    const s = createServer();
-    s.listen(0, host, () => ok(s));
-  })));
+  const floor = 10_000;
+  const low = ephemeralLow();
+  const servers: Server[] = [];
+  while (servers.length < count) {
+    const port = low > floor + 1000 ? floor + Math.floor(Math.random() * (low - floor)) : 0;
+    const server = await listening(port, host);
+    if (server && !servers.some((s) => (s.address() as AddressInfo).port === (server.address() as AddressInfo).port)) servers.push(server);
+    else server?.close();
+  }
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
   return ports;
