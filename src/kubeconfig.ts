@@ -112,6 +112,10 @@ export function currentEndpoint(config: Kubeconfig, source: string): { context: 
     // Writing leader labels to an unverified server would let anyone on the path decide where writes go.
     throw configError(`The kubeconfig cluster "${entry.cluster}" sets insecure-skip-tls-verify; hab-pod-role only talks to a verified API server, so give the cluster its certificate-authority.`);
   }
+  if (typeof cluster['proxy-url'] === 'string' && cluster['proxy-url'] !== '') {
+    // Going around a proxy the kubeconfig names would reach the server by another path than the one meant, or not at all.
+    throw configError(`The kubeconfig cluster "${entry.cluster}" sets proxy-url; hab-pod-role connects to the API server directly, so use a kubeconfig without it from a machine that reaches the server.`);
+  }
   return { context, clusterName: entry.cluster, cluster, user: entry.user === undefined ? undefined : config.users.get(entry.user) };
 }
 

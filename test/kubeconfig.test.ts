@@ -85,6 +85,19 @@ describe('fromKubeconfigFiles', () => {
     }
   });
 
+  it('refuses a cluster reached through a proxy rather than going around it', async () => {
+    const path = file('proxied.yaml', [
+      'current-context: c',
+      'clusters: [{name: k, cluster: {server: "https://k.example:6443", proxy-url: "http://proxy.example:3128"}}]',
+      'users: [{name: u, user: {token: t}}]',
+      'contexts: [{name: c, context: {cluster: k, user: u}}]',
+    ]);
+    expect(await refusal(fromKubeconfigFiles([path], '--kubeconfig'))).toEqual({
+      code: ExitCode.config,
+      message: 'The kubeconfig cluster "k" sets proxy-url; hab-pod-role connects to the API server directly, so use a kubeconfig without it from a machine that reaches the server.',
+    });
+  });
+
   it('runs an exec plugin through client-node, with the CA from the kubeconfig', async () => {
     const plugin = join(dir, 'plugin.sh');
     writeFileSync(plugin, '#!/bin/sh\necho \'{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"from-plugin"}}\'\n');
