@@ -263,7 +263,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       const withNode = process.env.REAL_NODE !== 'off';
       const plane = await startControlPlane({ dir, binDir: buildControlPlane(), node: withNode && { persistent: true } }).catch((error: unknown) => {
         if (!(error instanceof NodeBusyError)) throw error;
-        console.error(`control plane not started: ${error.message}.`);
+        console.error(`control plane not started: ${error.message} (or start one without the node: REAL_NODE=off make cluster-up).`);
         process.exit(75);
       });
       console.log(`control plane up at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)} s; kubeconfig: ${plane.kubeconfig}`);

@@ -82,14 +82,14 @@ export function claimMachine(options: { clusterDir: string; owner?: number; scra
   const previous = readRecord();
   if (previous) {
     if (holds(previous.owner) && previous.owner.pid !== owner) {
-      throw new NodeBusyError(`the real node is in use by process ${previous.owner.pid} (another test run, or \`make cluster-up\` in ${previous.clusterDir}); wait for it to end or run \`make cluster-down\`, or set REAL_NODE=off`);
+      throw new NodeBusyError(`the real node is in use by process ${previous.owner.pid} (another test run, or \`make cluster-up\` in ${previous.clusterDir}); wait for it to end or run \`make cluster-down\``);
     }
     // A killed run: its control plane and scratch directory go too, as its own teardown would have removed them.
     restoreMachine(previous, [...nodePrograms, ...controlPlanePrograms]);
     for (const dir of previous.scratchDirs) rmSync(dir, { recursive: true, force: true });
   }
   const foreign = foreignKubernetes();
-  if (foreign) throw new NodeBusyError(`this machine already has ${foreign} that the project's node did not make; another Kubernetes node would fight over them: stop it, or set REAL_NODE=off`);
+  if (foreign) throw new NodeBusyError(`this machine already has ${foreign} that the project's node did not make; another Kubernetes node would fight over them: stop it first`);
   const record: MachineRecord = {
     owner: { pid: owner, started: startTime(owner) },
     clusterDir: options.clusterDir,
