@@ -16,7 +16,7 @@ export NODE_COMPILE_CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/hab-pod-role
 help:
 	@echo "make demo           run the demonstration against a local control plane"
 	@echo "make test           typecheck, unit and integration tests (builds what they need)"
-	@echo "make bench          benchmarks against kubectl, results in bench/RESULTS.md"
+	@echo "make bench          benchmarks against kubectl, results in bench/RESULTS.md (SECTIONS=\"failover contest\" runs only those, and prints them)"
 	@echo "make build          bundle dist/hab-pod-role.mjs"
 	@echo "make sea            build build/hab-pod-role, one executable with Node inside (what the Habitat plan packages)"
 	@echo "make cluster-up     start a control plane on loopback and a real node, kubeconfig in .cluster/kubeconfig"
@@ -70,7 +70,7 @@ demo: deps system-deps build control-plane
 # Benchmarks against kubectl on a real control plane, the npm package and the single executable; writes bench/RESULTS.md. Not part of `make test`.
 bench: build sea control-plane system-deps
 	@command -v /usr/bin/time >/dev/null || $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
-	node bench/bench.ts
+	node bench/bench.ts $(SECTIONS)
 
 cluster-up: control-plane system-deps
 	node tools/control-plane.ts up .cluster

@@ -2,7 +2,7 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
@@ -30,6 +30,15 @@ const ns = 'bench';
 const only = new Set(process.argv.slice(2));
 const wanted = (section: string) => only.size === 0 || only.has(section);
 for (const name of only) if (!['cold', 'failover', 'resident', 'requests', 'contest'].includes(name)) throw new Error(`no bench section "${name}": cold, failover, resident, requests, contest`);
+
+// What is measured is what `make build sea` made: refuse artefacts older than the sources they come from.
+const newestSource = Math.max(...readdirSync(join(repoRoot, 'src')).map((f) => statSync(join(repoRoot, 'src', f)).mtimeMs));
+for (const built of [cli, sea]) {
+  if (!existsSync(built) || statSync(built).mtimeMs < newestSource) {
+    console.error(`bench: ${built} is missing or older than src/: run \`make build sea\` first (\`make bench\` does).`);
+    process.exit(78);
+  }
+}
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -120,9 +129,11 @@ try {
     execFileSync('bash', [join(repoRoot, 'tools/build-sea.sh'), join(dir, name)], { cwd: repoRoot, env: { ...process.env, SEA_MAIN: join(dir, `${name}.cjs`) }, stdio: 'ignore' });
     return join(dir, name);
   };
-  const emptySea = floorSea('sea-empty', 'process.exitCode = 0;\n');
-  const idleSea = floorSea('sea-idle', 'setInterval(() => {}, 1 << 30);\n');
-  for (const file of [sea, emptySea, idleSea, process.execPath, kubectlPath]) dropFromPageCache(file);
+  // Only the sections that start the floors and time cold starts pay for building and uncaching them.
+  const floors = wanted('cold') || wanted('resident');
+  const emptySea = floors ? floorSea('sea-empty', 'process.exitCode = 0;\n') : '';
+  const idleSea = floors ? floorSea('sea-idle', 'setInterval(() => {}, 1 << 30);\n') : '';
+  if (floors) for (const file of [sea, emptySea, idleSea, process.execPath, kubectlPath]) dropFromPageCache(file);
   const kubeconfigs = { kubectl: kubeconfigFor('cold-kubectl'), sea: kubeconfigFor('cold-sea-kubeconfig'), dist: kubeconfigFor('cold-dist-kubeconfig') };
   const outside = (pod: string) => ['--kubeconfig', join(dir, `${pod}.kubeconfig`), '--pod', pod, '-n', ns];
   type Run = { wallMs: number; peakKb: number };
