@@ -45,7 +45,8 @@ export interface NodePlane {
 
 interface NodeState {
   /** Each daemon with what started it, so one can be restarted as it was. */
-  pids: { name: string; pid: number; binary?: string; args?: string[]; env?: Record<string, string> }[];
+  /** `healthz`: the URL that answers once the daemon works, for restartNodeDaemon. */
+  pids: { name: string; pid: number; binary?: string; args?: string[]; env?: Record<string, string>; healthz?: string }[];
 }
 
 /** Where the node of the control plane in `clusterDir` keeps its state: what it started. */
@@ -81,9 +82,9 @@ export async function startNode(plane: NodePlane, options: { deadline: number; p
   try {
     rmSync(dir, { recursive: true, force: true });
     for (const d of ['containerd', 'cni', 'kubelet', 'pod-logs', 'images']) mkdirSync(join(dir, d), { recursive: true });
-    const start = (name: string, binary: string, args: string[], env?: Record<string, string>) => {
+    const start = (name: string, binary: string, args: string[], env?: Record<string, string>, healthz?: string) => {
       const pid = startDaemon(binary, args, join(dir, `${name}.log`), env);
-      state.pids.push({ name, pid, binary, args, ...(env ? { env } : {}) });
+      state.pids.push({ name, pid, binary, args, ...(env ? { env } : {}), ...(healthz ? { healthz } : {}) });
       saveState();
       return pid;
     };
@@ -115,13 +116,14 @@ export async function startNode(plane: NodePlane, options: { deadline: number; p
       // Its default is /var/lib/kubelet/pki whatever the root dir.
       `--cert-dir=${join(node.kubeletRoot, 'pki')}`,
       `--hostname-override=${nodeName}`, `--node-ip=${nodeNetwork.gateway}`, '--v=1',
-    ]);
+    ], undefined, `http://127.0.0.1:${kubeletHealthz}/healthz`);
     await waitFor('kubelet', kubelet, options.deadline, async () => nodeSchedulable(await httpGet(`${plane.server}/api/v1/nodes/${nodeName}`, plane)), dir);
     mark('node ready');
 
     writeFileSync(join(dir, 'kube-proxy.yaml'), kubeProxyConfig(plane, proxyHealthz!, proxyMetrics!));
-    const kubeProxy = start('kube-proxy', join(plane.binDir, 'kube-proxy'), [`--config=${join(dir, 'kube-proxy.yaml')}`, '--v=1']);
-    await waitFor('kube-proxy', kubeProxy, options.deadline, async () => (await httpGet(`http://127.0.0.1:${proxyHealthz}/healthz`)).includes('lastUpdated'), dir);
+    const proxyHealthzUrl = `http://127.0.0.1:${proxyHealthz}/healthz`;
+    const kubeProxy = start('kube-proxy', join(plane.binDir, 'kube-proxy'), [`--config=${join(dir, 'kube-proxy.yaml')}`, '--v=1'], undefined, proxyHealthzUrl);
+    await waitFor('kube-proxy', kubeProxy, options.deadline, async () => (await httpGet(proxyHealthzUrl)).includes('lastUpdated'), dir);
     mark('kube-proxy synced');
 
     // `cluster-up` ends while the node runs on: the kubelet then stands for it.
@@ -153,15 +155,14 @@ export async function restartNodeDaemon(clusterDir: string, name: 'kubelet' | 'k
   const dir = join(clusterDir, 'node');
   const state = readNodeState(clusterDir);
   const daemon = state?.pids.find((p) => p.name === name);
-  if (!state || !daemon?.binary || !daemon.args) throw new Error(`the node in ${clusterDir} has no ${name} to restart`);
+  if (!state || !daemon?.binary || !daemon.args || !daemon.healthz) throw new Error(`the node in ${clusterDir} has no ${name} to restart`);
   const stopped = daemon.pid;
   await stopDaemon(stopped, 5_000);
   daemon.pid = startDaemon(daemon.binary, daemon.args, join(dir, `${name}.log`), daemon.env);
   // A `cluster-up` node is held by its kubelet: a record naming the stopped one would read as a killed run.
   transferMachine(daemon.pid, stopped);
   writeFileSync(stateFile(clusterDir), JSON.stringify(state, null, 2));
-  const config = JSON.parse(readFileSync(join(dir, `${name}.yaml`), 'utf8')) as { healthzPort?: number; healthzBindAddress?: string };
-  const healthz = name === 'kubelet' ? `http://127.0.0.1:${config.healthzPort}/healthz` : `http://${config.healthzBindAddress}/healthz`;
+  const healthz = daemon.healthz;
   await waitFor(name, daemon.pid, deadline, async () => /ok|lastUpdated/.test(await httpGet(healthz)), dir);
 }
 
