@@ -10,6 +10,9 @@
 // - The Supervisor stand-in (supervisor-main.ts, bundled) and the Node that runs it, under /hab/sup-standin:
 //   outside PATH and outside the hooks' PATH, pointed at core/glibc and core/gcc-libs like everything else.
 //   hab-sup needs no Node; the stand-in does. Nothing in the image can reach this Node by name.
+// - The hab-launch stand-in (launcher.c, static) beside it, the container's PID 1, as in an exported image:
+//   its init.sh execs `hab sup run`, which execs hab-launch (components/hab/src/command/launcher.rs,
+//   become_command), which starts hab-sup as its child and reaps orphans; there is no other init.
 
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,6 +23,7 @@ import { importImage, type RealNode } from '../../tools/node.ts';
 import { idents } from './core-origin.ts';
 import { tempDir } from './election.ts';
 import { buildPlan, exportImage, type Built } from './habitat.ts';
+import { buildLauncher } from './launcher.ts';
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 
@@ -91,6 +95,7 @@ export async function importRedisImage(node: RealNode, variant?: ImageVariant): 
   });
   copyFileSync(process.execPath, join(stage, 'sup/node'));
   pointAtCore(join(stage, 'sup/node'));
+  buildLauncher(join(stage, 'sup'));
 
   const tag = variant?.tag ?? imageName;
   const archive = buildImage({
@@ -99,8 +104,9 @@ export async function importRedisImage(node: RealNode, variant?: ImageVariant): 
       ...busyboxEntries(),
       { from: hab, to: '/hab' },
       { from: join(stage, 'sup'), to: sup },
-      // The exporter's init.sh hands the container's args to the Supervisor (`hab sup run IDENT ARGS`).
-      { file: '/init.sh', mode: 0o755, content: `#!/bin/sh\nexec ${sup}/node ${sup}/supervisor.cjs run ${exampleIdent} "$@"\n` },
+      // The exporter's init.sh hands the container's args to the Supervisor (`hab sup run IDENT ARGS`), which
+      // hab-launch starts (components/pkg-export-container/defaults/init.sh.hbs).
+      { file: '/init.sh', mode: 0o755, content: `#!/bin/sh\nexec ${sup}/hab-launch ${sup}/node ${sup}/supervisor.cjs run ${exampleIdent} "$@"\n` },
       { file: '/etc/passwd', content: 'root:x:0:0:root:/root:/bin/sh\nhab:x:42:42:hab:/hab:/bin/sh\n' },
       { file: '/etc/group', content: 'root:x:0:\nhab:x:42:hab\n' },
       { file: '/hab/svc/.keep', content: '' },
