@@ -5,12 +5,16 @@
 // as the hab user (uid/gid 42), serves the HTTP gateway on 9631 (the pod's readiness probe), runs the
 // health-check hook on a timer, prints the hooks' output prefixed as hab-sup does (so `kubectl logs`
 // shows it), and on TERM stops the service (TERM to its process group, KILL after 8 s) and exits 0.
+// Its parent is the hab-launch stand-in (launcher.c), the container's PID 1, which reaps orphans and
+// passes the kubelet's TERM on, as hab-launch does.
 //
 // What stands in for gossip: there is no ring. The test harness posts the group's state (members, the
 // election, its winner) to a small port of the stand-in's (9630, declared nowhere in the manifests), and
-// each post is one Supervisor tick. Until the first post the election has not finished, so no hook runs:
-// a restarted member serves nothing until the harness says who won. The same port runs a hook on request
-// (what the Supervisor does on its own schedule) and takes `hab config apply` values.
+// each post is one Supervisor tick. Between posts it ticks once a second with the state last posted, as
+// the Supervisor's main loop does (components/sup/src/manager.rs, `next_check` around 1198): that is where
+// a run hook that exited is found and restarted. Until the first post the election has not finished, so
+// no hook runs: a restarted member serves nothing until the harness says who won. The same port runs a
+// hook on request (what the Supervisor does on its own schedule) and takes `hab config apply` values.
 //
 // It needs Node: the image carries one for this program only, outside PATH and outside the hooks' PATH.
 
@@ -63,6 +67,7 @@ async function main(argv: string[]): Promise<void> {
     env: Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined)),
     gatewayHost: '0.0.0.0',
     gatewayPort,
+    healthCheckIntervalSeconds: 30, // hab-sup's default; the harness may set it with each post
   });
   // Every line the hooks print goes to stdout, as hab-sup's do: the container's log.
   let printed = 0;
@@ -74,16 +79,8 @@ async function main(argv: string[]): Promise<void> {
   await member.startGateway();
 
   let group: GroupState = { election: 'running', members: [{ name, ip, alive: true }] };
-  let healthEvery = 30_000; // hab-sup's default interval; the harness may set it with each post
-  let healthTimer: NodeJS.Timeout | undefined;
-  const scheduleHealth = () => {
-    clearTimeout(healthTimer);
-    healthTimer = setTimeout(async () => {
-      await member.healthCheck();
-      scheduleHealth();
-    }, healthEvery);
-  };
-  // One tick at a time, as the Supervisor's loop runs them.
+  // One tick at a time, as the Supervisor's loop runs them. A post's new state is taken inside its own
+  // tick, so the tick it answers with is the one that saw the change, never a timed tick in between.
   let loop = Promise.resolve<unknown>(undefined);
   const serial = <T>(work: () => Promise<T>): Promise<T> => {
     const next = loop.then(work, work);
@@ -92,6 +89,13 @@ async function main(argv: string[]): Promise<void> {
   };
   // Before any post: the election has not finished, so templates render and no hook runs.
   await serial(() => member.tick(group));
+  // The main loop's own ticks; one waits for the one before it.
+  let ticking = true;
+  let timedTick: NodeJS.Timeout | undefined;
+  const tickLater = () => {
+    timedTick = setTimeout(() => void serial(() => member.tick(group)).catch(() => undefined).finally(() => ticking && tickLater()), 1000);
+  };
+  tickLater();
 
   const harness = createServer(async (request, response) => {
     try {
@@ -99,14 +103,20 @@ async function main(argv: string[]): Promise<void> {
       let result: unknown;
       if (request.method === 'POST' && url === '/census') {
         const posted = (await body(request)) as GroupState & { healthCheckIntervalSeconds?: number };
-        if (posted.healthCheckIntervalSeconds) healthEvery = posted.healthCheckIntervalSeconds * 1000;
-        group = { election: posted.election, leader: posted.leader, members: posted.members };
         // The tick, and when it began rewriting each file (the benchmark's start of a failover).
-        result = await serial(async () => ({ tick: await member.tick(group), rewritten: member.rewritten }));
-        scheduleHealth();
+        result = await serial(async () => {
+          if (posted.healthCheckIntervalSeconds) member.setHealthCheckInterval(posted.healthCheckIntervalSeconds);
+          group = { election: posted.election, leader: posted.leader, members: posted.members };
+          return { tick: await member.tick(group), rewritten: member.rewritten };
+        });
       } else if (request.method === 'POST' && url === '/config') {
-        member.applyConfig((await body(request)) as Record<string, unknown>);
-        result = { tick: await serial(() => member.tick(group)) };
+        const values = (await body(request)) as Record<string, unknown>;
+        result = {
+          tick: await serial(() => {
+            member.applyConfig(values);
+            return member.tick(group);
+          }),
+        };
       } else if (request.method === 'POST' && url.startsWith('/hooks/')) {
         const hook = url.slice('/hooks/'.length);
         // A health check run on request keeps its result for the gateway, as the timer's does.
@@ -129,9 +139,11 @@ async function main(argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`hab-sup(MR): ${signal} received, stopping ${service}\n`);
-    clearTimeout(healthTimer);
+    ticking = false;
+    clearTimeout(timedTick);
     harness.close();
-    const code = await member.shutdown();
+    // After any tick under way: a restart it is making would otherwise start the service again.
+    const code = await serial(() => member.shutdown());
     process.stdout.write(`hab-sup(MR): ${service} stopped (exit ${code ?? 'none'})\n`);
     clearInterval(flusher);
     flush();

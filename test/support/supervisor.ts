@@ -17,6 +17,27 @@
 // - pkgPathFor renders "" for a package that is not a dependency (templating/helpers/pkg_path_for.rs).
 // - The health-check hook's last result is served by the HTTP gateway at /services/<service>/<group>/health:
 //   200 ok or warning, 503 critical, 500 unknown (also before the first check), 404 for another group.
+// - Health checks start with the service: a started (or restarted) service's health is unknown until its first
+//   check, which runs at once (a new Service starts at HealthCheckResult::Unknown, manager/service.rs around
+//   560 and 674); then every interval after an ok (after a random splay of up to one interval following the
+//   first ok), at most every 30 s after anything else (manager/service/health.rs, check_repeatedly). A
+//   reconfigure starts them again, so a check follows at once (service.rs, reconfigure(), around 1164). The
+//   hook runs whether or not the service's process is up; without a hook the health is that process state.
+// - A run hook that exited is restarted, at the next tick whose election has finished (only then are hooks
+//   executed): execute_hooks finds the process gone and marks the service for restart as RunHookFailed
+//   (service.rs around 1338-1350). With hab sup run's defaults (--service-min-backoff-period 0 and
+//   --service-max-backoff-period 0, components/hab/src/cli_v4/sup/sup_run.rs around 187-195) the back-off
+//   (core/src/flowcontrol/backoff.rs) is 0: "Stopping service, will restart immediately", then "Restarted"
+//   (service.rs around 366-402). Until then the health checks go on as before. The stand-in takes no other
+//   back-off. Nothing is signalled: the process is gone, and the Supervisor has no PID left to stop
+//   (service/supervisor.rs, stop()), so a child the run hook left behind keeps running, as it would there.
+// - Stopping a running service (hooks changed, or the Supervisor shutting down): TERM to the run hook's process
+//   group (the hook leads it), then, every 5 ms, is any process of the group left; KILL to the group once the
+//   shutdown timeout (pkg_shutdown_timeout_sec, 8 s) has passed (components/sup/src/sys/unix/service.rs, kill()).
+//   A group whose processes all end on TERM gets no KILL.
+// Not stood in for: init, post-run and post-stop hooks (the example has none), the PID file, and the real
+// stop's overlap (it spawns the termination without awaiting it, service/supervisor.rs stop(), so a restart's
+// new run hook can start while the old one is still stopping; the stand-in waits for the old one first).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -50,6 +71,8 @@ export interface MemberSpec {
   /** `hab config apply` values, layered over default.toml. */
   userConfig?: Record<string, unknown>;
   shutdownTimeoutMs?: number;
+  /** `--health-check-interval` (hab-sup's default is 30): without it, health checks run only when asked for (healthCheck()). */
+  healthCheckIntervalSeconds?: number;
   /** Where the HTTP gateway listens (the stand-in runs outside the pod, so not on the pod's address). */
   gatewayHost?: string;
   /** Its port: 9631 inside a pod; any free one beside the test. */
@@ -107,7 +130,13 @@ export class SupervisedMember {
   private waitingSaid = false;
   private runHook: ChildProcess | undefined;
   private runExit: Promise<number> | undefined;
+  /** The run hook's process has ended (and was reaped): the Supervisor would find no live process for its PID. */
+  private runExited = false;
   private health: Health = 'unknown';
+  private healthEverySeconds: number | undefined;
+  /** Bumped whenever health checks stop or start again: a check still running for an older round is dropped, as an aborted future's is. */
+  private healthRound = 0;
+  private healthTimer: NodeJS.Timeout | undefined;
   private gateway: Server | undefined;
   /**
    * When the last render began rewriting each file it changed ('config/election.toml': ms of the machine's
@@ -118,6 +147,7 @@ export class SupervisedMember {
   constructor(spec: MemberSpec) {
     this.spec = spec;
     this.cfg = { ...(TOML.parse(readFileSync(join(spec.planDir, 'default.toml'), 'utf8')) as Record<string, unknown>), ...spec.userConfig };
+    this.healthEverySeconds = spec.healthCheckIntervalSeconds;
     for (const dir of ['', 'config', 'hooks', 'data', 'var']) {
       mkdirSync(join(spec.svcDir, dir), { recursive: true });
       ownedByServiceUser(join(spec.svcDir, dir));
@@ -166,8 +196,8 @@ export class SupervisedMember {
 
   /**
    * One Supervisor tick for this service: render, then, only if the election has finished, start the
-   * service, restart it for a changed run hook, or run reconfigure (awaited; its result ignored) for
-   * changed config.
+   * service, restart it when its run hook has exited or changed, or run reconfigure (awaited; its result
+   * ignored) for changed config.
    */
   async tick(group: GroupState): Promise<Tick> {
     const { configChanged, hooksChanged } = this.render(group);
@@ -181,21 +211,40 @@ export class SupervisedMember {
       this.start();
       return 'started';
     }
-    if (hooksChanged.some((h) => ['init', 'run', 'post-run'].includes(h)) || (configChanged && !this.hasHook('reconfigure'))) {
+    // Looked at before any change, as execute_hooks does: a process that is gone is restarted whatever else changed.
+    if (this.runExited || hooksChanged.some((h) => ['init', 'run', 'post-run'].includes(h)) || (configChanged && !this.hasHook('reconfigure'))) {
+      this.output.push(`${this.prefix()} Stopping service, will restart immediately`);
       await this.stop();
       this.start();
+      this.output.push(`${this.prefix()} Restarted`);
       return 'restarted';
     }
     if (!configChanged) return 'unchanged';
     this.reconfigureExits.push(await this.runToEnd('reconfigure'));
+    this.startHealthChecks();
     return 'reconfigured';
   }
 
-  /** Starts the run hook in a process group of its own. */
+  /** Starts the run hook in a process group of its own, and the health checks with it. */
   start(): void {
     const child = this.hook('run');
     this.runHook = child;
-    this.runExit = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0))));
+    this.runExited = false;
+    this.runExit = new Promise((resolve) => child.on('exit', (code, signal) => {
+      this.runExited = true;
+      // What hab-launch prints when it reaps the service's process (launcher/src/server.rs, reap_services; Rust's ExitStatus as it displays).
+      this.output.push(`Child for service '${this.spec.service}.default' with PID ${child.pid} exited with code ${signal ? `signal: ${osSignal(signal)} (${signal})` : `exit status: ${code}`}`);
+      resolve(code ?? 128 + (signal ? osSignal(signal) : 0));
+    }));
+    this.health = 'unknown';
+    this.startHealthChecks();
+  }
+
+  /** `--health-check-interval`: the checks under way go on at the new pace from their next round. */
+  setHealthCheckInterval(seconds: number): void {
+    if (seconds === this.healthEverySeconds) return;
+    this.healthEverySeconds = seconds;
+    if (this.runHook) this.startHealthChecks();
   }
 
   /** Runs a hook to its end (reconfigure, health-check) and returns its exit code. */
@@ -204,10 +253,43 @@ export class SupervisedMember {
     return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0))));
   }
 
-  /** What the health-check timer does: run the hook and keep its result for the gateway. */
+  /** One health check now (what the timer does), its result kept for the gateway; unknown before the service started. */
   async healthCheck(): Promise<Health> {
-    this.health = this.hasHook('health-check') && this.runHook ? (healthCodes[await this.runToEnd('health-check')] ?? 'unknown') : 'unknown';
+    this.health = await this.check();
     return this.health;
+  }
+
+  private async check(): Promise<Health> {
+    if (!this.runHook) return 'unknown';
+    // Without a hook the process state is the health (health.rs, check(): Up is ok, Down critical).
+    if (!this.hasHook('health-check')) return this.runExited ? 'critical' : 'ok';
+    return healthCodes[await this.runToEnd('health-check')] ?? 'unknown';
+  }
+
+  /** (Re)starts the timed checks: one at once, then as check_repeatedly spaces them. */
+  private startHealthChecks(): void {
+    this.stopHealthChecks();
+    const every = this.healthEverySeconds;
+    if (every === undefined) return;
+    const round = this.healthRound;
+    let okSeen = false;
+    const next = async () => {
+      const result = await this.check();
+      if (round !== this.healthRound) return;
+      this.health = result;
+      let seconds = Math.min(every, 30);
+      if (result === 'ok') {
+        seconds = okSeen ? every : Math.floor(Math.random() * every);
+        okSeen = true;
+      }
+      this.healthTimer = setTimeout(() => void next(), seconds * 1000);
+    };
+    void next();
+  }
+
+  private stopHealthChecks(): void {
+    this.healthRound++;
+    clearTimeout(this.healthTimer);
   }
 
   /** Starts the HTTP gateway (port 9631 in a pod) and says where it listens. */
@@ -224,17 +306,33 @@ export class SupervisedMember {
     return { host: address, port };
   }
 
-  /** Stops the service: the stop signal to the run hook's whole process group, KILL after the timeout. */
+  /**
+   * Stops the service and its health checks: TERM to the run hook's process group, and KILL to the group if any
+   * of it is left after the shutdown timeout. A run hook that has already exited is not signalled at all.
+   */
   async stop(): Promise<number | undefined> {
     const child = this.runHook;
+    this.stopHealthChecks();
     if (!child?.pid || !this.runExit) return undefined;
-    signalGroup(child.pid, 'SIGTERM');
-    const timeout = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), this.spec.shutdownTimeoutMs ?? 8000);
+    if (!this.runExited) await this.terminate(child.pid);
     const code = await this.runExit;
-    clearTimeout(timeout);
-    signalGroup(child.pid, 'SIGKILL'); // anything the service left behind in its group
     this.runHook = undefined;
     return code;
+  }
+
+  /** sys/unix/service.rs kill(): the shutdown signal to the group, until none of it is left or the timeout has passed, then KILL. */
+  private async terminate(pid: number): Promise<void> {
+    this.output.push(`${this.prefix()} Terminating service (PID: ${pid})`);
+    if (!signalGroup(pid, 'SIGTERM')) return void this.output.push(`${this.prefix()} Service already exited (PID: ${pid})`);
+    const deadline = monotonicMs() + (this.spec.shutdownTimeoutMs ?? 8000);
+    while (groupAlive(pid)) {
+      if (monotonicMs() >= deadline) {
+        signalGroup(pid, 'SIGKILL');
+        return void this.output.push(`${this.prefix()} Service killed (PID: ${pid})`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    this.output.push(`${this.prefix()} Service gracefully terminated (PID: ${pid})`);
   }
 
   /** Stops the service and the gateway: the Supervisor is gone. */
@@ -324,12 +422,20 @@ function ownedByServiceUser(path: string): void {
   if (process.getuid?.() === 0) chownSync(path, serviceUser.uid, serviceUser.gid);
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+/** Signals every process of the group `pid` leads; false when none is left. */
+function signalGroup(pid: number, signal: NodeJS.Signals | 0): boolean {
   try {
     process.kill(-pid, signal);
-  } catch {
-    // the group is gone
+    return true;
+  } catch (error) {
+    // EPERM: there is a process, not ours to signal (is_alive in core/src/os/process/unix.rs counts it as alive).
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Whether any process of the group is left, a zombie not yet reaped included (kill(-pgid, 0), as is_alive asks). */
+function groupAlive(pid: number): boolean {
+  return signalGroup(pid, 0);
 }
 
 /** CLOCK_MONOTONIC in milliseconds: the same clock in every process on the machine, containers included. */
