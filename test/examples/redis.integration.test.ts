@@ -76,8 +76,11 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     await leaderEndpoint('redis-0', 'redis-leader listing redis-0');
     await eventually(async () => (await endpoints('redis-follower')) === 'redis-1,redis-2', { what: 'redis-follower listing the others', timeoutMs: 60_000 });
     expect(await example.roles()).toEqual({ 'redis-0': 'leader', 'redis-1': 'follower', 'redis-2': 'follower' });
-    // PID 1 is the Supervisor; the image's PATH is busybox's /bin, so a shell in the pod finds no redis-cli.
+    // PID 1 is hab-launch's stand-in, started with the Supervisor's command line, and the Supervisor is its
+    // child, as in an exported image; the image's PATH is busybox's /bin, so a shell in the pod finds no redis-cli.
     expect((await example.kubectl('exec', 'redis-1', '--', 'cat', '/proc/1/cmdline')).stdout.split('\0')).toEqual(expect.arrayContaining(['/hab/sup-standin/supervisor.cjs', 'run', exampleIdent, '--topology', 'leader']));
+    expect((await example.kubectl('exec', 'redis-1', '--', 'readlink', '/proc/1/exe')).stdout.trim()).toBe('/hab/sup-standin/hab-launch');
+    expect((await example.kubectl('exec', 'redis-1', '--', 'sh', '-c', 'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null | grep -q "^/hab/sup-standin/node /hab/sup-standin/supervisor.cjs" && sed -n "s/^PPid:[[:space:]]*//p" $p/status; done; true')).stdout.trim()).toBe('1');
     expect((await example.kubectl('exec', 'redis-1', '--', 'sh', '-c', 'redis-cli -p 6379 ping').catch((e: { exitCode: number }) => e)).exitCode).toBe(127);
     // Redis runs as the hab user, started by the run hook under hab-pod-role run, in the pod.
     expect((await example.kubectl('exec', 'redis-1', '--', 'sh', '-c', 'stat -c %u /proc/$(pidof redis-server)')).stdout.trim()).toBe('42');
@@ -142,7 +145,7 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     await eventually(async () => (await example.admin.core.readNamespacedPod({ namespace: example.namespace, name: 'redis-0' }).catch(() => undefined))?.metadata?.uid !== old.metadata!.uid, { what: 'the old redis-0 gone', timeoutMs: 60_000, intervalMs: 100 });
     const seconds = (Date.now() - deleted) / 1000;
     const replacement = await example.running('redis-0', { uid: old.metadata!.uid! });
-    // Gone before the 30 s grace period: the TERM reached the Supervisor, which stopped Redis and exited.
+    // Gone before the 30 s grace period: the TERM reached the Supervisor (through hab-launch's stand-in, PID 1), which stopped Redis and exited.
     expect(seconds).toBeLessThan(old.spec!.terminationGracePeriodSeconds!);
     // Redis saved on TERM (after the delete, not an earlier background save), as the hab user, into the
     // member's volume; the new pod has the same volume.
@@ -308,4 +311,43 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     expect(await example.redisVia('redis-leader', 'set', 'after-config', 'yes')).toBe('OK');
     for (const m of followers) await eventually(async () => (await example.redis(m, 'get', 'after-config')) === 'yes', { what: `the write reaching ${m}` });
   });
+
+  it('a follower started while the admission policy refuses every write: its run hook ends (77) and the Supervisor runs it again until the policy answers; then the pod is labelled and Ready', async () => {
+    const leader = (await example.readyEndpoints('redis-leader'))[0]!.pod as Member;
+    const follower = members.find((m) => m !== leader)!;
+    const { namespace } = example;
+    const params = await example.admin.core.readNamespacedConfigMap({ namespace, name: 'hab-pod-role' });
+    // The window examples/redis/README.md describes: the policy's parameter ConfigMap is missing, and once the
+    // API server has seen that, the binding refuses every update of a pod (an admin's dry run included).
+    await example.admin.core.deleteNamespacedConfigMap({ namespace, name: 'hab-pod-role' });
+    try {
+      await eventually(async () => {
+        const probe = await example.kubectl('label', '--dry-run=server', 'pod', follower, 'probe=1').catch((error: { stderr?: string }) => error);
+        return String(probe.stderr ?? '').includes('no params found');
+      }, { what: 'the policy refusing without its ConfigMap', timeoutMs: 60_000, intervalMs: 500 });
+      // The follower's pod replaced (a delete is not an update): the new one carries no role, so its run hook must write.
+      const old = await example.running(follower);
+      await example.admin.core.deleteNamespacedPod({ namespace, name: follower });
+      await example.running(follower, { uid: old.metadata!.uid! });
+      await example.listening(follower);
+      expect((await example.elect(leader, 'finished', [follower], members))[follower]).toBe('started');
+      // hab-pod-role run is refused and exits 77; the run hook is started again, and again.
+      await eventually(async () => {
+        const text = await example.output(follower);
+        return (text.match(/exited with code exit status: 77/g) ?? []).length >= 2 && (text.match(/Stopping service, will restart immediately/g) ?? []).length >= 2;
+      }, { what: `${follower}'s run hook ending and started again while refused`, timeoutMs: 60_000, intervalMs: 500 });
+      expect(await example.output(follower)).toContain('no params found');
+      expect((await example.ready())[follower]).toBe(false);
+      expect((await example.roles())[follower]).toBeNull();
+    } finally {
+      await example.admin.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'hab-pod-role', labels: params.metadata?.labels }, data: params.data } });
+    }
+    // A later start finds the policy answering: the label is written, Redis runs, and the probe passes.
+    await eventually(async () => (await example.roles())[follower] === 'follower' && (await example.ready())[follower], { what: `${follower} labelled and Ready`, timeoutMs: 90_000, intervalMs: 500 });
+    await example.replicating(leader);
+    await noWriteLost(follower);
+    expect((await example.roles())[leader]).toBe('leader');
+    recorder.assertComplete();
+    expect(recorder.violations).toEqual([]);
+  }, 240_000);
 });

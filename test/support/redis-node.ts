@@ -100,6 +100,12 @@ export class RedisOnNode {
         throw new Error(`${error.message}: ${JSON.stringify({ phase: pod?.status?.phase, conditions: pod?.status?.conditions, containers: pod?.status?.containerStatuses, claims, volumes })}`, { cause: error });
       });
     }
+    for (const m of members) await this.listening(m);
+  }
+
+  /** Until `m`'s Supervisor takes the harness's posts: a running container has not necessarily got that far. */
+  async listening(m: Member): Promise<void> {
+    await eventually(() => this.state(m).then(() => true, () => false), { what: `${m}'s Supervisor listening on ${harnessPort}`, timeoutMs: 30_000, intervalMs: 100 });
   }
 
   /** Until `m`'s container runs (a new one after a restart or a re-creation when `after` is given), and its pod. */
@@ -279,7 +285,7 @@ export class RedisOnNode {
     }
   }
 
-  /** The host pid of `m`'s container's PID 1 (the Supervisor), from containerd. */
+  /** The host pid of `m`'s container's PID 1 (the hab-launch stand-in, the Supervisor's parent), from containerd. */
   async containerPid(m: Member): Promise<number> {
     const pod = await this.running(m);
     const id = pod.status!.containerStatuses![0]!.containerID!.replace(/^containerd:\/\//, '');
