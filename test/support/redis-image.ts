@@ -14,13 +14,12 @@
 //   its init.sh execs `hab sup run`, which execs hab-launch (components/hab/src/command/launcher.rs,
 //   become_command), which starts hab-sup as its child and reaps orphans; there is no other init.
 
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { buildImage, busyboxEntries, sharedLibraries } from '../../tools/image.ts';
 import { importImage, type RealNode } from '../../tools/node.ts';
-import { idents } from './core-origin.ts';
+import { idents, pointAtCore, writePackageMetadata } from './core-origin.ts';
 import { tempDir } from './election.ts';
 import { buildPlan, exportImage, type Built } from './habitat.ts';
 import { buildLauncher } from './launcher.ts';
@@ -59,11 +58,6 @@ export async function importRedisImage(node: RealNode, variant?: ImageVariant): 
   const hab = join(stage, 'hab');
   cpSync(join(exported, 'hab'), hab, { recursive: true });
 
-  const glibc = `/hab/pkgs/${idents.glibc}`;
-  const gccLibs = `/hab/pkgs/${idents.gccLibs}`;
-  const pointAtCore = (file: string, ownLib?: string) =>
-    execFileSync('patchelf', ['--set-interpreter', `${glibc}/lib/ld-linux-x86-64.so.2`, '--force-rpath', '--set-rpath', [ownLib, `${glibc}/lib`, `${gccLibs}/lib`].filter(Boolean).join(':'), file]);
-
   // core/redis from Debian's binaries: each library glibc and gcc-libs do not provide goes into its lib/.
   const redis = join(hab, 'pkgs', redisIdent);
   mkdirSync(join(redis, 'bin'), { recursive: true });
@@ -75,9 +69,9 @@ export async function importRedisImage(node: RealNode, variant?: ImageVariant): 
       const base = lib.split('/').at(-1)!;
       if (!provided.has(base)) copyFileSync(lib, join(redis, 'lib', base));
     }
-    pointAtCore(join(redis, 'bin', bin), `/hab/pkgs/${redisIdent}/lib`);
+    pointAtCore(join(redis, 'bin', bin), [`/hab/pkgs/${redisIdent}/lib`]);
   }
-  metadata(redis, redisIdent, [idents.glibc, idents.gccLibs], { PATH: `/hab/pkgs/${redisIdent}/bin` });
+  writePackageMetadata(redis, redisIdent, [idents.glibc, idents.gccLibs], { PATH: `/hab/pkgs/${redisIdent}/bin` });
 
   // The example's package: what its plan installs (no build step) and the metadata hab-plan-build writes.
   const exampleFull = `${exampleIdent}/0.1.0/${release}`;
@@ -85,7 +79,7 @@ export async function importRedisImage(node: RealNode, variant?: ImageVariant): 
   mkdirSync(example, { recursive: true });
   for (const part of ['config', 'hooks', 'default.toml', 'plan.sh']) cpSync(join(repoRoot, 'examples/redis', part), join(example, part), { recursive: true });
   for (const [path, edit] of Object.entries(variant?.edits ?? {})) writeFileSync(join(example, path), edit(readFileSync(join(example, path), 'utf8')));
-  metadata(example, exampleFull, [redisIdent, toolIdent], {}, [redisIdent, toolIdent, idents.glibc, idents.gccLibs]);
+  writePackageMetadata(example, exampleFull, [redisIdent, toolIdent], {}, [redisIdent, toolIdent, idents.glibc, idents.gccLibs]);
 
   // The stand-in and its Node, outside PATH.
   mkdirSync(join(stage, 'sup'), { recursive: true });
@@ -117,12 +111,4 @@ export async function importRedisImage(node: RealNode, variant?: ImageVariant): 
   }, stage);
   importImage(node, archive);
   return tag;
-}
-
-/** IDENT, DEPS, TDEPS and the optional PATH, as hab-plan-build writes them. */
-function metadata(prefix: string, ident: string, deps: string[], extra: Record<string, string>, tdeps = deps): void {
-  writeFileSync(join(prefix, 'IDENT'), `${ident}\n`);
-  writeFileSync(join(prefix, 'DEPS'), deps.map((d) => `${d}\n`).join(''));
-  writeFileSync(join(prefix, 'TDEPS'), tdeps.map((d) => `${d}\n`).join(''));
-  for (const [name, text] of Object.entries(extra)) writeFileSync(join(prefix, name), `${text}\n`);
 }
