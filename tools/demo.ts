@@ -35,7 +35,7 @@ try {
   example = await RedisOnNode.start(plane, plane.node!);
   show((await example.kubectl('get', 'statefulset,services,pods,pvc', '-o', 'wide')).stdout);
 
-  say('Each container\'s PID 1 is the Supervisor; told the election (the demo stands in for gossip), they run hab-pod-role run -- redis-server');
+  say('Each container\'s PID 1 is a hab-launch stand-in running the Supervisor; told the election (the demo stands in for gossip), they run hab-pod-role run -- redis-server');
   console.log(`   ${JSON.stringify(await example.elect('redis-0'))}`);
   await eventually(async () => (await example!.readyEndpoints('redis-follower')).length === 2, { what: 'the follower endpoints', timeoutMs: 60_000 });
   show((await example.output('redis-0')).split('\n').filter((l) => l.includes('hab-pod-role')).join('\n'));

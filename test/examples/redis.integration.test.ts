@@ -13,8 +13,8 @@ import { exampleIdent } from '../support/redis-image.ts';
 import { members, RedisOnNode, type Member } from '../support/redis-node.ts';
 import { serviceUser } from '../support/supervisor.ts';
 
-// The image is laid out as `hab pkg export container` lays one out, the Supervisor stand-in is each
-// container's PID 1, the real kubelet runs the manifest's probe, and writes go through the Services'
+// The image is laid out as `hab pkg export container` lays one out, each container's PID 1 is a hab-launch
+// stand-in running the Supervisor stand-in, the real kubelet runs the manifest's probe, and writes go through the Services'
 // ClusterIPs (kube-proxy). The harness stands in for gossip: it posts each election's outcome to the
 // members (test/support/supervisor-main.ts).
 const { node, unavailable } = realNode();
@@ -71,7 +71,7 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     }
   }, 180_000);
 
-  it('each container runs the Supervisor as PID 1; after the election the real probe makes them Ready and the ClusterIPs route to leader and followers', async () => {
+  it('each container runs the Supervisor under hab-launch\'s stand-in as PID 1; after the election the real probe makes them Ready and the ClusterIPs route to leader and followers', async () => {
     expect(await example.elect('redis-0')).toEqual({ 'redis-0': 'started', 'redis-1': 'started', 'redis-2': 'started' });
     await leaderEndpoint('redis-0', 'redis-leader listing redis-0');
     await eventually(async () => (await endpoints('redis-follower')) === 'redis-1,redis-2', { what: 'redis-follower listing the others', timeoutMs: 60_000 });

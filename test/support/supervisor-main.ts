@@ -1,4 +1,4 @@
-// The Supervisor stand-in as a container's PID 1, as hab-sup runs in an exported image: `init.sh` execs it with the pod's args.
+// The Supervisor stand-in in a container, as hab-sup runs in an exported image: `init.sh` execs hab-launch's stand-in, which starts it with the pod's args.
 //
 // What it does as hab-sup does (see supervisor.ts for the rules it follows): loads the package named on
 // its command line from /hab/pkgs, renders its config/ and hooks/ into /hab/svc/<name>, runs the hooks
@@ -154,7 +154,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (!existsSync('/hab/pkgs')) {
-  console.error('supervisor: no /hab/pkgs here; this program is the PID 1 of the example\'s image');
+  console.error('supervisor: no /hab/pkgs here; this program is the Supervisor of the example\'s image');
   process.exit(70);
 }
 main(process.argv.slice(2)).catch((error: Error) => {

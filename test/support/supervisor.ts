@@ -79,7 +79,7 @@ export interface MemberSpec {
   gatewayPort?: number;
 }
 
-/** Where the stand-in, as a container's PID 1, takes the harness's census (supervisor-main.ts): gossip's stand-in. */
+/** Where the stand-in, in a container, takes the harness's census (supervisor-main.ts): gossip's stand-in. */
 export const harnessPort = 9630;
 
 /** The hab user of an exported image. */
@@ -354,8 +354,9 @@ export class SupervisedMember {
   private hook(name: string): ChildProcess {
     const path = join(this.spec.svcDir, 'hooks', name);
     const dependencyBins = Object.values(this.spec.pkgPaths).map((p) => join(p, 'bin'));
-    // As the service user, through the spawn's own uid/gid, as hab-sup does as PID 1 of a container (an
-    // exported image has no setpriv).
+    // As the service user, through the spawn's own uid/gid, as hab-sup and hab-launch do in a container (an
+    // exported image has no setpriv). In their own process group: Node's `detached` makes a new session, of
+    // which the hook leads the one group; hook_command's setpgid(0, 0) makes only the group.
     const child = spawn(path, [], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
