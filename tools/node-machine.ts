@@ -6,8 +6,9 @@
 // next start can undo what a killed run left, and a second run refuses to take a node another one holds.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { alive } from './daemon.ts';
 
 export const nodeNetwork = {
@@ -36,7 +37,7 @@ const containerLogsDir = '/var/log/containers'; // fixed in the kubelet
  * Paths fixed in the kubelet (container log links, the device-plugin socket), containerd 1.6 (its
  * shims' sockets), libcni (its result cache) and libmount (the table of mounts the kubelet makes).
  */
-const outsideDirs = [containerLogsDir, '/var/lib/kubelet', '/run/containerd', '/var/lib/cni', '/run/mount'];
+const outsideDirs = [containerLogsDir, '/var/lib/kubelet', '/run/containerd', '/run/containerd/s', '/var/lib/cni', '/run/mount'];
 /** Of those, the ones only the node's programs write to: removed whole. The others only once empty. */
 const nodeOnlyDirs = ['/var/lib/kubelet', '/run/containerd'];
 /** The node's programs, and the control plane's: only these are ever killed, and only when they run from the cluster's directory. */
@@ -136,6 +137,7 @@ function restoreMachine(record: MachineRecord, programs: string[]): void {
   for (const [name, value] of Object.entries(record.sysctls)) if (readSysctl(name) !== value) writeSysctl(name, value);
   removeContainerLogLinks(record.clusterDir);
   removeCniResults(record.clusterDir);
+  removeShimSockets(record.clusterDir);
   for (const dir of record.createdDirs) {
     if (nodeOnlyDirs.includes(dir)) rmSync(dir, { recursive: true, force: true });
     else removeEmptyDirs(dir);
@@ -345,6 +347,21 @@ function removeCniResults(clusterDir: string): void {
   const sandboxes = readdirSync(sandboxDir);
   for (const name of readdirSync(dir)) {
     if (sandboxes.some((id) => name === `${cniNetwork}-${id}-eth0` || name === `cni-loopback-${id}-lo`)) rmSync(join(dir, name), { force: true });
+  }
+}
+
+/**
+ * A shim that is killed leaves its socket in /run/containerd/s, named by containerd 1.6's
+ * shim.SocketAddress: the sha256 of "ADDRESS/NAMESPACE/ID", the address being the node's containerd socket
+ * and the id the pod's sandbox. Only those names go: the directory may be another containerd's too.
+ */
+function removeShimSockets(clusterDir: string): void {
+  const dir = '/run/containerd/s';
+  const sandboxDir = join(clusterDir, 'node', 'containerd', 'root', 'io.containerd.grpc.v1.cri', 'sandboxes');
+  if (!existsSync(dir) || !existsSync(sandboxDir)) return;
+  const address = resolve(clusterDir, 'node', 'containerd.sock');
+  for (const id of readdirSync(sandboxDir)) {
+    rmSync(join(dir, createHash('sha256').update(`${address}/k8s.io/${id}`).digest('hex')), { force: true });
   }
 }
 
