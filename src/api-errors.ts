@@ -93,9 +93,7 @@ export function userError(failure: unknown): unknown {
     const refusal = /ValidatingAdmissionPolicy '([^']+)' with binding '[^']*' denied request: (.*)$/s.exec(message);
     if (!refusal) return undefined;
     const reason = refusal[2]!.trim().replace(/\.$/, '');
-    // The one refusal whose words are the API server's, not the policy's: its parameters are gone.
-    const hint = reason.includes('no params found') ? `; its parameter ConfigMap is missing, so apply again what \`hab-pod-role rbac --namespace ${rule.namespace}\` prints` : '';
-    return new HabPodRoleError(ExitCode.noPermission, `The admission policy ${refusal[1]} refused to ${rule.verb} ${what}: ${reason}${hint}.`, { cause: error });
+    return new HabPodRoleError(ExitCode.noPermission, `The admission policy ${refusal[1]} refused to ${rule.verb} ${what}: ${reason}.`, { cause: error });
   };
   if (error instanceof ApiStatusError) {
     switch (error.status) {

@@ -97,12 +97,18 @@ export function rbacObjects(request: RbacRequest): unknown[] {
   return request.policy ? [...rbac, ...policyObjects(request)] : rbac;
 }
 
-/** The parameters, the ValidatingAdmissionPolicy and its binding. */
+/**
+ * The ValidatingAdmissionPolicy and its binding, with the label key and values written in. Not parameters
+ * from a ConfigMap: the API server looks a binding's parameters up before its matchConditions, so while
+ * they are missing the binding refuses every pod write in the namespace, by any user and controller.
+ */
 function policyObjects(request: RbacRequest): unknown[] {
   const { namespace, serviceAccount, scheme } = request;
   const name = policyName(request);
   const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
-  const params = `ConfigMap ${namespace}/${serviceAccount}`;
+  // Label keys and values are letters, digits, '-', '_', '.' and '/' (labels.ts checks them): no quote to escape.
+  const literal = (value: string) => `'${value}'`;
+  const printedBy = commandLine(request);
   const podName = "request.userInfo.extra[?'authentication.kubernetes.io/pod-name']";
   const podUid = "request.userInfo.extra[?'authentication.kubernetes.io/pod-uid']";
   const changed = (kind: string) =>
@@ -111,12 +117,6 @@ function policyObjects(request: RbacRequest): unknown[] {
   // Forbidden: the API server answers 403, as for a missing RBAC rule.
   const validation = (expression: string, messageExpression: string) => ({ expression, messageExpression, reason: 'Forbidden' });
   return [
-    commented(['The label the policy lets the account write: keep it equal to the label key and values the tool uses.'], {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: serviceAccount, namespace },
-      data: { 'label-key': scheme.key, 'leader-value': scheme.leader, 'follower-value': scheme.follower },
-    }),
     commented([
       `RBAC cannot narrow \`patch pods\`: without this policy ${serviceAccount} may change any label, annotation`,
       'and mutable spec field (container images included) of any pod in the namespace. With it, the account',
@@ -128,15 +128,17 @@ function policyObjects(request: RbacRequest): unknown[] {
       metadata: { name },
       spec: {
         failurePolicy: 'Fail',
-        paramKind: { apiVersion: 'v1', kind: 'ConfigMap' },
         matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['UPDATE'], resources: ['pods'] }] },
         matchConditions: [
           commented(['Only writes by the tool\'s account: every other writer is left to RBAC.'], { name: 'tool-service-account', expression: `request.userInfo.username == '${user}'` }),
         ],
         variables: [
-          { name: 'key', expression: "params.data['label-key']" },
-          { name: 'leader', expression: "params.data['leader-value']" },
-          { name: 'follower', expression: "params.data['follower-value']" },
+          commented(
+            ['The label the account may write: keep it equal to what the tool writes (print the set again to change it).'],
+            { name: 'key', expression: literal(scheme.key) },
+          ),
+          { name: 'leader', expression: literal(scheme.leader) },
+          { name: 'follower', expression: literal(scheme.follower) },
           commented(
             ['A token bound to a pod (what the kubelet mounts) names the pod in the request; any other names none.'],
             { name: 'boundPod', expression: `${podName}.hasValue() ? ${podName}.value()[0] : ''` },
@@ -167,11 +169,11 @@ function policyObjects(request: RbacRequest): unknown[] {
           ),
           validation(
             'variables.changedLabels.all(k, k == variables.key)',
-            `'${serviceAccount} may change no label of pod ' + object.metadata.name + ' but ' + variables.key + ' (the key ${params} names), and this write changes ' + variables.changedLabels.filter(k, k != variables.key).join(', ')`,
+            `'${serviceAccount} may change no label of pod ' + object.metadata.name + ' but ' + variables.key + ' (the key the policy was printed for: ${printedBy}), and this write changes ' + variables.changedLabels.filter(k, k != variables.key).join(', ')`,
           ),
           validation(
             '!variables.ownPod || !variables.roleChanged || !(variables.key in variables.newLabels)\n|| variables.newLabels[variables.key] in [variables.leader, variables.follower]',
-            `'on its own pod ${serviceAccount} may set ' + variables.key + ' only to ' + variables.leader + ' or ' + variables.follower + ' (the values ${params} names) or remove it, and this write sets ' + variables.key + '=' + variables.newLabels[variables.key]`,
+            `'on its own pod ${serviceAccount} may set ' + variables.key + ' only to ' + variables.leader + ' or ' + variables.follower + ' (the values the policy was printed for: ${printedBy}) or remove it, and this write sets ' + variables.key + '=' + variables.newLabels[variables.key]`,
           ),
           validation(
             'variables.ownPod || !variables.roleChanged\n|| (!(variables.key in variables.newLabels) && variables.oldLabels[variables.key] == variables.leader)',
@@ -195,11 +197,6 @@ function policyObjects(request: RbacRequest): unknown[] {
       spec: {
         policyName: name,
         validationActions: ['Deny'],
-        paramRef: commented(['The label key and values, from the ConfigMap above; without it the account may write nothing.'], {
-          name: serviceAccount,
-          namespace,
-          parameterNotFoundAction: 'Deny',
-        }),
         matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } } },
       },
     },

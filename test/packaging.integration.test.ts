@@ -178,7 +178,7 @@ describe('the Redis example manifests', () => {
     const result = await kubectl(controlPlane(), ['apply', '--server-side', '--force-conflicts', '--dry-run=server', '-k', join(repoRoot, 'examples/redis/kubernetes'), '-n', ns], { reject: false });
     expect(result.exitCode, result.stderr).toBe(0);
     for (const object of ['serviceaccount/hab-pod-role', 'role.rbac.authorization.k8s.io/hab-pod-role', 'rolebinding.rbac.authorization.k8s.io/hab-pod-role',
-      'configmap/hab-pod-role', 'validatingadmissionpolicy.admissionregistration.k8s.io/hab-pod-role.redis',
+      'validatingadmissionpolicy.admissionregistration.k8s.io/hab-pod-role.redis',
       'validatingadmissionpolicybinding.admissionregistration.k8s.io/hab-pod-role.redis',
       'service/redis-hab', 'service/redis-leader', 'service/redis-follower', 'statefulset.apps/redis']) {
       expect(result.stdout).toContain(`${object} serverside-applied (server dry run)`);

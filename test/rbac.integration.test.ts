@@ -42,14 +42,14 @@ const forbidden: [string, Target, unknown, Record<string, string>, RegExp][] = [
   ["a peer's image", 'peer', image('attacker/redis'), {}, /may not change the spec of pod peer-\d+ \(containers, images, tolerations\)/],
   ['its own image', 'own', image('attacker/redis'), {}, /may not change the spec of pod own-\d+/],
   ["a peer's deadline (activeDeadlineSeconds: it kills the pod)", 'peer', { spec: { activeDeadlineSeconds: 60 } }, {}, /may not change the spec of pod peer-\d+/],
-  ["a peer's other label", 'peer', { metadata: { labels: { app: 'attacker' } } }, {}, /may change no label of pod peer-\d+ but role \(the key ConfigMap \S+\/hab-pod-role names\), and this write changes app$/],
+  ["a peer's other label", 'peer', { metadata: { labels: { app: 'attacker' } } }, {}, /may change no label of pod peer-\d+ but role \(the key the policy was printed for: hab-pod-role rbac --namespace \S+\), and this write changes app$/],
   ['its own other label', 'own', { metadata: { labels: { tier: 'db' } } }, {}, /may change no label of pod own-\d+ but role .*, and this write changes tier$/],
   ['a foreign annotation on its own pod', 'own', { metadata: { annotations: { 'example.com/note': 'x' } } }, {}, /may change no annotation of pod own-\d+ outside hab-pod-role\/, and this write changes example\.com\/note$/],
   ['a foreign annotation on a peer', 'peer', { metadata: { annotations: { 'example.com/note': 'x' } } }, {}, /may change no annotation of pod peer-\d+ outside hab-pod-role\//],
   ['the leader value on a peer', 'peer', { metadata: { labels: { role: 'leader' } } }, {}, /pod peer-\d+ is not the pod the token of hab-pod-role is bound to \(own-\d+\): there it may only remove role=leader, and this write sets role=leader$/],
   ['the follower value on a peer', 'peer', { metadata: { labels: { role: 'follower' } } }, {}, /there it may only remove role=leader, and this write sets role=follower$/],
   ["removing a peer's follower value", 'peer', { metadata: { labels: { role: null } } }, { role: 'follower' }, /there it may only remove role=leader, and this write removes role=follower$/],
-  ['a value the parameters do not name, on its own pod', 'own', { metadata: { labels: { role: 'boss' } } }, {}, /on its own pod hab-pod-role may set role only to leader or follower \(the values ConfigMap \S+ names\) or remove it, and this write sets role=boss$/],
+  ['a value the policy does not name, on its own pod', 'own', { metadata: { labels: { role: 'boss' } } }, {}, /on its own pod hab-pod-role may set role only to leader or follower \(the values the policy was printed for: hab-pod-role rbac --namespace \S+\) or remove it, and this write sets role=boss$/],
   ["another of the tool's annotations on a peer", 'peer', { metadata: { annotations: { 'hab-pod-role/claim': 'x' } } }, {}, /there it may only write hab-pod-role\/fence and hab-pod-role\/role-changed-at, and this write changes hab-pod-role\/claim$/],
   ["a peer's owner", 'peer', { metadata: { ownerReferences: null } }, {}, /may not change the owner references or finalizers of pod peer-\d+$/],
   ['a finalizer on its own pod', 'own', { metadata: { finalizers: ['example.com/hold'] } }, {}, /may not change the owner references or finalizers of pod own-\d+$/],
@@ -112,7 +112,7 @@ describe('the tool under the policy', () => {
     const run = await runCli(['apply', '-c', leaderFile, '--label-key', 'db-role'], podEnv(ns, 'redis-0', mounts));
     expect(run.exitCode).toBe(77);
     expect(run.stderr.trim()).toBe(
-      `hab-pod-role: error: The admission policy hab-pod-role.${ns} refused to patch pod "redis-0" in namespace "${ns}": hab-pod-role may change no label of pod redis-0 but role (the key ConfigMap ${ns}/hab-pod-role names), and this write changes db-role.`,
+      `hab-pod-role: error: The admission policy hab-pod-role.${ns} refused to patch pod "redis-0" in namespace "${ns}": hab-pod-role may change no label of pod redis-0 but role (the key the policy was printed for: hab-pod-role rbac --namespace ${ns}), and this write changes db-role.`,
     );
     const labels = await admin().podLabels(ns, 'redis-0');
     matrix.unwantedWrites(labels['db-role'] === undefined ? 0 : 1);
@@ -131,7 +131,7 @@ describe('the tool under the policy', () => {
     expect(await admin().podLabels(ns, 'redis-0')).toEqual({ app: 'redis' });
   });
 
-  it('writes a label key and values of your choosing once the parameters name them', async () => {
+  it('writes a label key and values of your choosing once the policy names them', async () => {
     const ns = await createNamespace('custom');
     const scheme = { key: 'example.com/db-role', leader: 'primary', follower: 'replica' };
     const mounts = (await admin().serviceAccount(ns, documentedRole().rules, { scheme })).dir;
@@ -147,21 +147,25 @@ describe('the tool under the policy', () => {
     // The default key is now the one refused.
     const role = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'db-1', mounts));
     expect(role.exitCode).toBe(77);
-    expect(role.stderr).toContain('but example.com/db-role (the key ConfigMap');
+    expect(role.stderr).toContain(`but example.com/db-role (the key the policy was printed for: hab-pod-role rbac --namespace ${ns} --label-key example.com/db-role --leader-value primary --follower-value replica)`);
   });
 
-  it('without its parameters the policy lets the account write nothing, and says so', async () => {
-    matrix.fault();
+  it('leans on no other object: with the namespace\'s ConfigMaps deleted, every writer still writes', async () => {
+    // A binding with parameters refuses every write it matches while they are missing, by any user: the API
+    // server looks them up before the matchConditions that pick the tool's account.
     const ns = await createNamespace('noparams');
     const mounts = (await admin().serviceAccount(ns)).dir;
     await admin().createPod(ns, 'redis-0', { app: 'redis' });
-    await admin().core.deleteNamespacedConfigMap({ namespace: ns, name: 'hab-pod-role' });
-    const run = await eventually(async () => {
-      const attempt = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', mounts));
-      return attempt.exitCode === 77 ? attempt : undefined;
-    }, { what: 'the policy noticing its ConfigMap is gone' });
-    expect(run!.stderr.trim()).toMatch(new RegExp(`^hab-pod-role: error: The admission policy hab-pod-role\\.${ns} refused to patch pod "redis-0" in namespace "${ns}": .*no params found.*; its parameter ConfigMap is missing, so apply again what \`hab-pod-role rbac --namespace ${ns}\` prints\.$`));
-    expect(await admin().podLabels(ns, 'redis-0')).toEqual({ app: 'redis' });
+    expect((await kubectl('delete', 'configmaps', '--all', '-n', ns)).exitCode).toBe(0);
+    // A second of writes after the deletion, long past the moment the API server's informers see it.
+    for (let i = 0; i < 10; i++) {
+      const byAdmin = await kubectl('label', 'pod', 'redis-0', '-n', ns, '--overwrite', `tier=t${i}`);
+      expect(byAdmin.exitCode, byAdmin.stderr).toBe(0);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const run = await runCli(['apply', '-c', leaderFile], podEnv(ns, 'redis-0', mounts));
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(await admin().podLabels(ns, 'redis-0')).toEqual({ app: 'redis', tier: 't9', role: 'leader' });
   });
 });
 
@@ -217,7 +221,7 @@ describe('the README\'s objects', () => {
       await admin().createPod('default', pod, { app: 'redis', ...(pod === 'redis-0' ? { role: 'leader' } : {}) }, owner);
       await admin().mountToken('default', 'hab-pod-role', pod, join(mounts, pod));
     }
-    // Server dry runs, repeated until the API server has loaded the new policy and its parameters.
+    // Server dry runs, repeated until the API server has loaded the new policy.
     const token = readFileSync(join(mounts, 'redis-1', 'token'), 'utf8');
     const dryRun = async (pod: string, role: string) => (await admin().patchAs(token, 'default', pod, { metadata: { labels: { role } } }, { dryRun: true })).status;
     await eventually(async () => (await dryRun('redis-0', 'follower')) === 403 && (await dryRun('redis-1', 'follower')) === 200, { what: 'the policy refusing a write to a peer, and allowing one to its own pod' });

@@ -1,4 +1,4 @@
-// What `hab-pod-role rbac` prints: the README block, the example's file, and the policy's names, bindings and parameters.
+// What `hab-pod-role rbac` prints: the README block, the example's file, and the policy's names, binding and label.
 
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -26,7 +26,7 @@ describe('hab-pod-role rbac', () => {
     const request = { namespace: 'db', serviceAccount: 'db-labeller', scheme: { key: 'example.com/db-role', leader: 'primary', follower: 'replica' }, policy: true };
     const text = rbacManifest({ ...defaults, namespace: 'db', serviceAccount: 'db-labeller', labelKey: 'example.com/db-role', leaderValue: 'primary', followerValue: 'replica' });
     expect(loadAllYaml(text)).toEqual(plain(rbacObjects(request)));
-    expect((loadAllYaml(text) as { kind: string }[]).map((d) => d.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect((loadAllYaml(text) as { kind: string }[]).map((d) => d.kind)).toEqual(['ServiceAccount', 'Role', 'RoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
   });
 
   it('names the cluster-scoped objects after namespace and account, so each namespace installs its own', () => {
@@ -39,16 +39,19 @@ describe('hab-pod-role rbac', () => {
     expect(policyName({ namespace: 'b', serviceAccount: 'x.y' })).toBe('x.y.b');
   });
 
-  it('binds the policy to its namespace and account, with the label from the ConfigMap', () => {
-    const docs = loadAllYaml(rbacManifest({ ...defaults, namespace: 'db', labelKey: 'db-role' })) as Record<string, any>[];
+  it('binds the policy to its namespace and account, with the label written in and no parameters', () => {
+    const docs = loadAllYaml(rbacManifest({ ...defaults, namespace: 'db', labelKey: 'db-role', leaderValue: 'primary' })) as Record<string, any>[];
     const policy = docs.find((d) => d.kind === 'ValidatingAdmissionPolicy')!;
     const binding = docs.find((d) => d.kind === 'ValidatingAdmissionPolicyBinding')!;
     expect(policy.spec.matchConditions).toEqual([{ name: 'tool-service-account', expression: "request.userInfo.username == 'system:serviceaccount:db:hab-pod-role'" }]);
     expect(binding.spec.matchResources).toEqual({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'db' } } });
-    expect(binding.spec.paramRef).toEqual({ name: 'hab-pod-role', namespace: 'db', parameterNotFoundAction: 'Deny' });
-    expect(docs.find((d) => d.kind === 'ConfigMap')!.data).toEqual({ 'label-key': 'db-role', 'leader-value': 'leader', 'follower-value': 'follower' });
-    // The CEL names no label key or value of its own: they all come from the parameters.
-    expect(JSON.stringify(policy.spec.validations)).not.toMatch(/db-role|'leader'|'follower'/);
+    // Parameters are looked up before matchConditions: while missing, a binding would refuse every writer's pod write.
+    expect(policy.spec.paramKind).toBeUndefined();
+    expect(binding.spec.paramRef).toBeUndefined();
+    const variable = (name: string) => policy.spec.variables.find((v: { name: string }) => v.name === name).expression;
+    expect([variable('key'), variable('leader'), variable('follower')]).toEqual(["'db-role'", "'primary'", "'follower'"]);
+    // Written in once: the validations read the variables, and name no label key or value of their own.
+    expect(JSON.stringify(policy.spec.validations.map((v: { expression: string }) => v.expression))).not.toMatch(/db-role|primary|'follower'/);
   });
 
   it('lets peers get exactly the annotations a promotion writes there', () => {

@@ -25,7 +25,7 @@ export interface ServiceAccountMount {
 export interface AccountOptions {
   /** Install the admission policy with the RBAC, as `hab-pod-role rbac` prints it (the default), or the Role alone. */
   policy?: boolean;
-  /** The label the policy's parameters allow. */
+  /** The label the policy allows. */
   scheme?: LabelScheme;
 }
 
@@ -123,7 +123,7 @@ export class KubeAdmin {
   /**
    * Installs what `hab-pod-role rbac` prints for the namespace: the service account the tool runs as, its
    * Role (`rules`, the documented ones by default) and binding, and unless told otherwise the admission
-   * policy with its parameters. Returns the directory under which every pod created afterwards with
+   * policy. Returns the directory under which every pod created afterwards with
    * `createPod` gets its own pod-bound token (`podEnv` points the tool at `<dir>/<pod>`).
    */
   async serviceAccount(namespace: string, rules: V1PolicyRule[] = documentedRole().rules, options: AccountOptions = {}): Promise<{ dir: string }> {
@@ -199,7 +199,7 @@ export class KubeAdmin {
 
   /**
    * Until the namespace's policy refuses what it must (a foreign annotation) and allows what it must (one
-   * of the tool's own), both as server dry runs: the API server loads a new policy and its parameters a
+   * of the tool's own), both as server dry runs: the API server loads a new policy a
    * moment after they are created, and a write in between would see neither or only half of them.
    */
   private async untilPolicyInForce(namespace: string, pod: string, token: string): Promise<void> {

@@ -312,19 +312,19 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
     for (const m of followers) await eventually(async () => (await example.redis(m, 'get', 'after-config')) === 'yes', { what: `the write reaching ${m}` });
   });
 
-  it('a follower started while the admission policy refuses every write: its run hook ends (77) and the Supervisor runs it again until the policy answers; then the pod is labelled and Ready', async () => {
+  it('a follower started while its account may not write: its run hook ends (77) and the Supervisor runs it again until the account may; then the pod is labelled and Ready', async () => {
     const leader = (await example.readyEndpoints('redis-leader'))[0]!.pod as Member;
     const follower = members.find((m) => m !== leader)!;
     const { namespace } = example;
-    const params = await example.admin.core.readNamespacedConfigMap({ namespace, name: 'hab-pod-role' });
-    // The window examples/redis/README.md describes: the policy's parameter ConfigMap is missing, and once the
-    // API server has seen that, the binding refuses every update of a pod (an admin's dry run included).
-    await example.admin.core.deleteNamespacedConfigMap({ namespace, name: 'hab-pod-role' });
+    const binding = await example.admin.rbac.readNamespacedRoleBinding({ namespace, name: 'hab-pod-role' });
+    // As while an operator re-applies the RBAC objects: the account's RoleBinding is gone, so every request
+    // of the tool is refused (403) once the API server's authorizer has seen that.
+    await example.admin.rbac.deleteNamespacedRoleBinding({ namespace, name: 'hab-pod-role' });
     try {
       await eventually(async () => {
-        const probe = await example.kubectl('label', '--dry-run=server', 'pod', follower, 'probe=1').catch((error: { stderr?: string }) => error);
-        return String(probe.stderr ?? '').includes('no params found');
-      }, { what: 'the policy refusing without its ConfigMap', timeoutMs: 60_000, intervalMs: 500 });
+        const probe = await example.kubectl('auth', 'can-i', 'get', 'pods', `--as=system:serviceaccount:${namespace}:hab-pod-role`).catch((error: { stdout?: string }) => error);
+        return String(probe.stdout ?? '').trim() === 'no';
+      }, { what: 'the account losing its Role', timeoutMs: 60_000, intervalMs: 500 });
       // The follower's pod replaced (a delete is not an update): the new one carries no role, so its run hook must write.
       const old = await example.running(follower);
       await example.admin.core.deleteNamespacedPod({ namespace, name: follower });
@@ -336,13 +336,13 @@ describe.skipIf(!node)(`the Redis example as containers on the real node${node ?
         const text = await example.output(follower);
         return (text.match(/exited with code exit status: 77/g) ?? []).length >= 2 && (text.match(/Stopping service, will restart immediately/g) ?? []).length >= 2;
       }, { what: `${follower}'s run hook ending and started again while refused`, timeoutMs: 60_000, intervalMs: 500 });
-      expect(await example.output(follower)).toContain('no params found');
+      expect(await example.output(follower)).toContain(`system:serviceaccount:${namespace}:hab-pod-role may not`);
       expect((await example.ready())[follower]).toBe(false);
       expect((await example.roles())[follower]).toBeNull();
     } finally {
-      await example.admin.core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'hab-pod-role', labels: params.metadata?.labels }, data: params.data } });
+      await example.admin.rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name: 'hab-pod-role', labels: binding.metadata?.labels }, roleRef: binding.roleRef, subjects: binding.subjects } });
     }
-    // A later start finds the policy answering: the label is written, Redis runs, and the probe passes.
+    // A later start finds the account bound again: the label is written, Redis runs, and the probe passes.
     await eventually(async () => (await example.roles())[follower] === 'follower' && (await example.ready())[follower], { what: `${follower} labelled and Ready`, timeoutMs: 90_000, intervalMs: 500 });
     await example.replicating(leader);
     await noWriteLost(follower);

@@ -57,8 +57,8 @@ export class RedisOnNode {
 
   /**
    * Replaces the StatefulSet with one running `variant`'s image, on new volumes; the Services, RBAC and
-   * admission policy stay as they are (deleting and creating the policy's parameter again leaves a moment
-   * in which the API server refuses the tool's writes: "no params found for policy binding").
+   * admission policy stay as they are (re-created, they would leave a moment in which the API server's
+   * authorizer and admission have not yet seen them, and refuse the tool's writes).
    */
   async redeploy(variant?: ImageVariant): Promise<void> {
     // Foreground: the pods are gone, and their claims no longer in use, when this returns.
