@@ -111,6 +111,8 @@ export class FaultProxy {
         (up) => {
           seen.status = up.statusCode;
           res.writeHead(up.statusCode ?? 502, up.headers);
+          // At once, as the API server sends them: a watch's headers come long before its first event.
+          res.flushHeaders();
           up.pipe(res);
         },
       );
