@@ -1,7 +1,7 @@
 // The one module that talks to Kubernetes: transport and auth, retries within the deadline each call is given, typed calls.
 
 import https from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Credentials } from './credentials.ts';
 import { ApiCallError, ApiStatusError, brief, isRefusal, isTransient, retryableStatuses, type Rule } from './api-errors.ts';
 import { configError } from './errors.ts';
@@ -94,9 +94,10 @@ export class KubeClient {
    * Opens a watch of pods from `resourceVersion`, which the server ends after about `watchSeconds` and
    * `signal` aborts: of one pod (`name`), or of those `labelSelector` picks (all of the namespace without
    * one). Resolves with the stream of watch events (one JSON object a line) once the server accepted it;
-   * reading them is watch.ts's part.
+   * reading them is watch.ts's part. The opening is a request like any other: retried within --timeout,
+   * after a 401 with credentials read again, and no sooner than a server's Retry-After.
    */
-  async openWatch(
+  openWatch(
     namespace: string,
     which: { name: string } | { labelSelector: string | undefined },
     resourceVersion: string,
@@ -111,29 +112,8 @@ export class KubeClient {
       allowWatchBookmarks: 'true',
       timeoutSeconds: String(options.watchSeconds),
     });
-    try {
-      const { headers, agent } = await this.prepare();
-      this.requestsSent++;
-      const url = new URL(`/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?${query}`, this.credentials.server);
-      return await new Promise((resolve, reject) => {
-        const req = https.request(url, { method: 'GET', headers, agent, signal: options.signal }, (res) => {
-          if (res.statusCode === 200) {
-            this.grace.serverAnswered();
-            resolve(res.setEncoding('utf8'));
-            return;
-          }
-          let body = '';
-          res.setEncoding('utf8').on('data', (c: string) => (body += c)).on('end', () => {
-            const status = parseStatus(body);
-            reject(new ApiStatusError(res.statusCode ?? 0, status.reason ?? httpReason(res.statusCode ?? 0), status.message ?? body.slice(0, 200), undefined));
-          });
-        });
-        req.on('error', reject);
-        req.end();
-      });
-    } catch (error) {
-      throw this.failed(error, rule, { exhausted: false, outOfTime: false });
-    }
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?${query}`;
+    return this.retrying('GET', rule, this.deadline(), options.signal, async () => (await this.open('GET', path, options.signal)).setEncoding('utf8'));
   }
 
   /**
@@ -147,39 +127,47 @@ export class KubeClient {
     this.agent = undefined;
   }
 
-  /** Waits `ms` before a retry, or less if the client is closed meanwhile. */
-  private pause(ms: number): Promise<void> {
+  /** Waits `ms` before a retry, or less if the client is closed (or the watch stopped) meanwhile. */
+  private pause(ms: number, signal?: AbortSignal): Promise<void> {
+    const signals = signal ? [this.closing.signal, signal] : [this.closing.signal];
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.closing.signal.removeEventListener('abort', done);
+        for (const s of signals) s.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.closing.signal.addEventListener('abort', done, { once: true });
+      for (const s of signals) s.addEventListener('abort', done, { once: true });
     });
   }
 
-  private async call<T>(method: string, path: string, rule: Rule, deadline: number, payload?: { body: string; contentType: string }): Promise<T> {
+  private async call<T>(method: string, path: string, rule: Rule, deadline: number, payload?: Payload): Promise<T> {
+    return JSON.parse(await this.retrying(method, rule, deadline, undefined, () => this.send(method, path, deadline, payload))) as T;
+  }
+
+  /**
+   * Makes `attempt` (one request) until it succeeds, the deadline passes or an error is final: a 401 once
+   * with credentials read again, transient failures with backoff and no sooner than the server's Retry-After.
+   * A `signal` that aborts (a watch stopped) ends it too.
+   */
+  private async retrying<T>(method: string, rule: Rule, deadline: number, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
     const { log } = this.options;
     // A 401 is retried at once with credentials read again, once per call.
     const reload = { done: false };
     let exhausted = false;
     try {
-      const text = await withRetries(() => this.send(method, path, deadline, payload), {
+      return await withRetries(attempt, {
         deadline,
         baseDelayMs: 250,
         maxDelayMs: 5000,
-        classify: (error) => this.classify(error, deadline, reload),
-        sleep: (ms) => this.pause(ms),
-        onRetry: (error, delayMs, attempt) =>
-          log.warn(`${method} ${rule.resource} failed, retrying`, { attempt, in_ms: delayMs, error: brief(error) }),
+        classify: (error) => (signal?.aborted ? { retry: false } : this.classify(error, deadline, reload)),
+        sleep: (ms) => this.pause(ms, signal),
+        onRetry: (error, delayMs, n) => log.warn(`${method} ${rule.resource} failed, retrying`, { attempt: n, in_ms: delayMs, error: brief(error) }),
         onDeadline: (error) => {
           exhausted = true;
           return error as Error;
         },
       });
-      return JSON.parse(text) as T;
     } catch (error) {
       throw this.failed(error, rule, { exhausted, outOfTime: Date.now() >= deadline });
     }
@@ -234,43 +222,77 @@ export class KubeClient {
     return { headers, agent: this.agent };
   }
 
-  private async send(method: string, path: string, deadline: number, payload?: { body: string; contentType: string }): Promise<string> {
+  /** One request answered in full: its body, read up to `maxResponseBytes`, within --request-timeout and the deadline. */
+  private async send(method: string, path: string, deadline: number, payload?: Payload): Promise<string> {
+    const timeoutMs = Math.max(1, Math.min(this.options.requestTimeoutMs, deadline - Date.now()));
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      return await readBody(await this.open(method, path, signal, payload));
+    } catch (error) {
+      // Whatever the abort broke (the request, or the response half read), the cause is the timeout.
+      throw signal.aborted ? timeoutError(timeoutMs, error as Error) : error;
+    }
+  }
+
+  /**
+   * The one way a request goes out: credentials resolved afresh, the shared connections, `signal` to end it.
+   * Resolves with the response once its status is a success (its body is the caller's to read); any other
+   * status becomes an ApiStatusError with the server's reason, message and Retry-After, its body read up
+   * to `maxResponseBytes`. With --verbose each request is logged once answered: method, path, status and
+   * milliseconds (for a watch, until it is open). Never the headers or a body: they can hold a token.
+   */
+  private async open(method: string, path: string, signal: AbortSignal, payload?: Payload): Promise<IncomingMessage> {
     const { headers, agent } = await this.prepare();
-    const remaining = deadline - Date.now();
-    const timeoutMs = Math.max(1, Math.min(this.options.requestTimeoutMs, remaining));
     const url = new URL(path, this.credentials.server);
     if (payload) headers['Content-Type'] = payload.contentType;
     this.requestsSent++;
-    this.options.log.debug('api request', { method, path: url.pathname + url.search });
     // Date.now, not performance.now: the global `performance` loads perf_hooks, ~1.5 ms of every start.
     const started = Date.now();
-
-    const { status, responseHeaders, body } = await new Promise<{ status: number; responseHeaders: IncomingHttpHeaders; body: string }>(
-      (resolve, reject) => {
-        const req = https.request(url, { method, headers, agent, signal: AbortSignal.timeout(timeoutMs) }, (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > maxResponseBytes) res.destroy(new Error(`response larger than ${maxResponseBytes} bytes`));
-            else chunks.push(chunk);
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, responseHeaders: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        });
-        req.on('error', (error) => reject(error.name === 'AbortError' ? timeoutError(timeoutMs, error) : error));
+    const logged = (outcome: { status: number } | { error: string }) =>
+      this.options.log.debug('api request', { method, path: url.pathname + url.search, ...outcome, ms: Date.now() - started });
+    let res: IncomingMessage;
+    try {
+      res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = https.request(url, { method, headers, agent, signal }, resolve);
+        req.on('error', reject);
         req.end(payload?.body);
-      },
-    );
-    this.options.log.debug('api response', { method, status, ms: Date.now() - started });
+      });
+    } catch (error) {
+      logged({ error: brief(error) });
+      throw error;
+    }
+    const status = res.statusCode ?? 0;
+    logged({ status });
     if (status >= 200 && status < 300) {
       this.grace.serverAnswered();
-      return body;
+      return res;
     }
+    const body = await readBody(res);
     const parsed = parseStatus(body);
-    const retryAfter = responseHeaders['retry-after'];
+    const retryAfter = res.headers['retry-after'];
     throw new ApiStatusError(status, parsed.reason ?? httpReason(status), parsed.message ?? body.slice(0, 200), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
+}
+
+/** A request body and its media type. */
+interface Payload {
+  body: string;
+  contentType: string;
+}
+
+/** A response's body as text, refused beyond `maxResponseBytes` (a server or proxy gone wrong must not fill the memory). */
+function readBody(res: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxResponseBytes) res.destroy(new Error(`response larger than ${maxResponseBytes} bytes`));
+      else chunks.push(chunk);
+    });
+    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    res.on('error', reject);
+  });
 }
 
 function podPath(namespace: string, name: string): string {

@@ -28,7 +28,7 @@ beforeEach(() => proxy.reset());
 const passed = () => proxy.seen.filter((s) => s.answer === 'passed').map((s) => s.status);
 
 /** A client through the proxy whose token is `tokens[n]` after the nth load of the credentials. */
-function client(tokens: string[], timeoutSeconds = 5, write: (line: string) => void = () => undefined): { client: KubeClient; loads: () => number } {
+function client(tokens: string[], timeoutSeconds = 5, write: (line: string) => void = () => undefined, verbose = false): { client: KubeClient; loads: () => number } {
   let loads = 0;
   const credentials = (): Credentials => {
     const current = tokens[Math.min(loads, tokens.length - 1)];
@@ -42,7 +42,7 @@ function client(tokens: string[], timeoutSeconds = 5, write: (line: string) => v
     },
     timeoutSeconds,
     requestTimeoutMs: 2000,
-    log: createLogger({ format: 'text', verbose: false, write }),
+    log: createLogger({ format: 'text', verbose, write }),
   });
   return { client: made, loads: () => loads };
 }
@@ -133,6 +133,46 @@ describe('KubeClient', () => {
     // The deadline is kept, not a retry schedule run to its end (a bound on behaviour, not a speed).
     expect(Date.now() - started).toBeLessThan(5000);
     expect(passed()).toEqual([]);
+    c.close();
+  });
+
+  it('opens a watch as it sends any request: after a 401 with the token read again, after a 429 no sooner than its Retry-After', async () => {
+    matrix.fault(2);
+    const watches = /[?&]watch=1(&|$)/;
+    proxy.inject({ method: 'GET', path: watches, fault: { status: 401, reason: 'Unauthorized' } }, { method: 'GET', path: watches, fault: { status: 429, retryAfter: '1', reason: 'TooManyRequests' } });
+    const logged: string[] = [];
+    const { client: c, loads } = client([token], 5, (line) => logged.push(line));
+    const version = (await c.getPod(ns, 'redis-0', c.deadline())).metadata?.resourceVersion ?? '';
+    const stop = new AbortController();
+    const events = await c.openWatch(ns, { name: 'redis-0' }, version, { signal: stop.signal, watchSeconds: 10 });
+    expect(loads()).toBe(1);
+    expect(proxy.seen.filter((s) => watches.test(s.path)).map((s) => s.answer)).toEqual(['401', '429', 'passed']);
+    expect(logged.join('')).toMatch(/GET pods failed, retrying attempt=2 in_ms=1\d{3} error="429 TooManyRequests"/);
+    expect(passed()).toEqual([200, 200]);
+    // The stream is the watch: a change of the pod arrives on it.
+    const changed = new Promise<string>((resolve) => events.on('data', (chunk: string) => resolve(chunk)));
+    await admin().core.patchNamespacedPod({ namespace: ns, name: 'redis-0', body: [{ op: 'add', path: '/metadata/annotations', value: { watched: 'yes' } }] });
+    expect(JSON.parse((await changed).split('\n')[0]!)).toMatchObject({ type: 'MODIFIED', object: { metadata: { name: 'redis-0' } } });
+    stop.abort();
+    c.close();
+  });
+
+  it('logs each request with --verbose once answered, watch opens included: method, path, status and milliseconds, never the token', async () => {
+    matrix.fault();
+    const logged: string[] = [];
+    const { client: c } = client([token], 5, (line) => logged.push(line), true);
+    const version = (await c.getPod(ns, 'redis-0', c.deadline())).metadata?.resourceVersion ?? '';
+    const stop = new AbortController();
+    await c.openWatch(ns, { name: 'redis-0' }, version, { signal: stop.signal, watchSeconds: 10 });
+    stop.abort();
+    proxy.inject({ status: 403, reason: 'Forbidden' });
+    await failure(c.listPods(ns, 'app=redis', c.deadline()));
+    const requests = logged.filter((line) => line.includes('api request'));
+    expect(requests).toHaveLength(3);
+    expect(requests[0]).toMatch(new RegExp(`^hab-pod-role: debug: api request method=GET path=/api/v1/namespaces/${ns}/pods/redis-0 status=200 ms=\\d+\n$`));
+    expect(requests[1]).toMatch(new RegExp(`^hab-pod-role: debug: api request method=GET path=/api/v1/namespaces/${ns}/pods\\?watch=1&fieldSelector=metadata.name%3Dredis-0&resourceVersion=${version}&\\S+ status=200 ms=\\d+\n$`));
+    expect(requests[2]).toMatch(new RegExp(`^hab-pod-role: debug: api request method=GET path=/api/v1/namespaces/${ns}/pods\\?labelSelector=app%3Dredis status=403 ms=\\d+\n$`));
+    expect(logged.join('')).not.toContain(token);
     c.close();
   });
 
