@@ -107,7 +107,7 @@ export async function startNode(plane: NodePlane, options: { deadline: number; p
 
     // The API server advertises the bridge's address for the `kubernetes` Service and listens on loopback.
     start('api-forwarder', 'socat', ['-lf', join(dir, 'api-forwarder.log'),
-      `TCP-LISTEN:${plane.port},bind=${nodeNetwork.gateway},reuseaddr,fork`, `TCP:127.0.0.1:${plane.port}`]);
+      `TCP-LISTEN:${plane.port},bind=${nodeNetwork.gateway},reuseaddr,fork,nodelay`, `TCP:127.0.0.1:${plane.port},nodelay`]);
 
     writeFileSync(join(dir, 'resolv.conf'), resolvConf);
     writeFileSync(join(dir, 'kubelet.yaml'), kubeletConfig(node, plane, kubeletPort!, kubeletHealthz!));
