@@ -34,7 +34,12 @@ export class KubeClient {
   private readonly closing = new AbortController();
   /** After an outage, a refusal may be the server still starting (see `StartupGrace`). */
   private readonly grace = new StartupGrace(startupGraceMs);
-  private agent: https.Agent | undefined;
+  /**
+   * Kept-alive connections, one pool for requests and one for watches. A stopped watch's connection is closed
+   * (its response never ends); taken from the requests' pool, it left the next parallel writes (a promotion's
+   * fences) a connection short, and a new one costs a TCP and TLS handshake, more than the write on a busy node.
+   */
+  private agents: Record<Traffic, https.Agent> | undefined;
   private readonly options: KubeClientOptions;
 
   constructor(options: KubeClientOptions) {
@@ -113,7 +118,7 @@ export class KubeClient {
       timeoutSeconds: String(options.watchSeconds),
     });
     const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods?${query}`;
-    return this.retrying('GET', rule, this.deadline(), options.signal, async () => (await this.open('GET', path, options.signal)).setEncoding('utf8'));
+    return this.retrying('GET', rule, this.deadline(), options.signal, async () => (await this.open('GET', path, options.signal, undefined, 'watches')).setEncoding('utf8'));
   }
 
   /**
@@ -123,8 +128,12 @@ export class KubeClient {
   close(): void {
     this.closed = true;
     this.closing.abort();
-    this.agent?.destroy();
-    this.agent = undefined;
+    this.dropConnections();
+  }
+
+  private dropConnections(): void {
+    for (const agent of Object.values(this.agents ?? {})) agent.destroy();
+    this.agents = undefined;
   }
 
   /** Waits `ms` before a retry, or less if the client is closed (or the watch stopped) meanwhile. */
@@ -199,27 +208,28 @@ export class KubeClient {
   }
 
   /** Headers and a connection pool for the next request, with credentials resolved afresh (a rotated token is re-read). */
-  private async prepare(): Promise<{ headers: Record<string, string>; agent: https.Agent }> {
+  private async prepare(traffic: Traffic): Promise<{ headers: Record<string, string>; agent: https.Agent }> {
     if (this.closed) throw new Error('the client was closed before the request was sent');
     if (this.reloadDue) {
       this.reloadDue = false;
       this.credentials = await this.options.reloadCredentials();
-      this.agent?.destroy();
-      this.agent = undefined;
+      this.dropConnections();
     }
     const { authorization, ca, cert, key, servername } = await this.credentials.resolve();
-    this.agent ??= new https.Agent({
-      keepAlive: true,
-      ca,
-      cert,
-      key,
-      ...(servername ? { servername } : {}),
-      // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot switch verification off.
-      rejectUnauthorized: true,
-    });
+    const pool = (): https.Agent =>
+      new https.Agent({
+        keepAlive: true,
+        ca,
+        cert,
+        key,
+        ...(servername ? { servername } : {}),
+        // Explicit, so NODE_TLS_REJECT_UNAUTHORIZED=0 in the environment cannot switch verification off.
+        rejectUnauthorized: true,
+      });
+    this.agents ??= { requests: pool(), watches: pool() };
     const headers: Record<string, string> = { Accept: 'application/json', 'User-Agent': 'hab-pod-role' };
     if (authorization) headers.Authorization = authorization;
-    return { headers, agent: this.agent };
+    return { headers, agent: this.agents[traffic] };
   }
 
   /** One request answered in full: its body, read up to `maxResponseBytes`, within --request-timeout and the deadline. */
@@ -241,8 +251,8 @@ export class KubeClient {
    * to `maxResponseBytes`. With --verbose each request is logged once answered: method, path, status and
    * milliseconds (for a watch, until it is open). Never the headers or a body: they can hold a token.
    */
-  private async open(method: string, path: string, signal: AbortSignal, payload?: Payload): Promise<IncomingMessage> {
-    const { headers, agent } = await this.prepare();
+  private async open(method: string, path: string, signal: AbortSignal, payload?: Payload, traffic: Traffic = 'requests'): Promise<IncomingMessage> {
+    const { headers, agent } = await this.prepare(traffic);
     const url = new URL(path, this.credentials.server);
     if (payload) headers['Content-Type'] = payload.contentType;
     this.requestsSent++;
@@ -273,6 +283,9 @@ export class KubeClient {
     throw new ApiStatusError(status, parsed.reason ?? httpReason(status), parsed.message ?? body.slice(0, 200), Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
   }
 }
+
+/** Which connections a request goes on (see `KubeClient.agents`). */
+type Traffic = 'requests' | 'watches';
 
 /** A request body and its media type. */
 interface Payload {

@@ -176,6 +176,22 @@ describe('KubeClient', () => {
     c.close();
   });
 
+  it('keeps watches off the connections requests share: a stopped watch leaves the next parallel requests theirs', async () => {
+    const { client: c } = client([token]);
+    const read = () => c.getPod(ns, 'redis-0', c.deadline());
+    // Two requests at once leave two kept-alive connections.
+    const [pod] = await Promise.all([read(), read()]);
+    const stop = new AbortController();
+    await c.openWatch(ns, { name: 'redis-0' }, pod.metadata?.resourceVersion ?? '', { signal: stop.signal, watchSeconds: 10 });
+    // A watch stopped half way cannot hand its connection back: it is closed.
+    stop.abort();
+    const opened = proxy.connections;
+    await Promise.all([read(), read()]);
+    expect(proxy.connections - opened).toBe(0);
+    expect(passed()).toEqual([200, 200, 200, 200, 200]);
+    c.close();
+  });
+
   it('stops at once when closed: a retry waiting for its turn gives up, and no request is sent after', async () => {
     matrix.fault();
     proxy.inject({ status: 503, retryAfter: '30', reason: 'ServiceUnavailable' });

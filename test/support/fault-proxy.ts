@@ -34,6 +34,8 @@ export interface Seen {
 /** Listens on loopback with the API server's own certificate, so the tool verifies it as it would the server. */
 export class FaultProxy {
   readonly seen: Seen[] = [];
+  /** TLS connections clients opened to the proxy, since it started. */
+  connections = 0;
   private readonly rules: Rule[] = [];
   private readonly server: Server;
   private readonly upstream: URL;
@@ -47,6 +49,7 @@ export class FaultProxy {
       { cert: readFileSync(join(plane.dir, 'apiserver.crt')), key: readFileSync(join(plane.dir, 'apiserver.key')) },
       (req, res) => this.handle(req, res),
     );
+    this.server.on('secureConnection', () => this.connections++);
   }
 
   async start(): Promise<this> {
