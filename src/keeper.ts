@@ -157,8 +157,12 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       repairs = 0;
       takenBy = undefined;
       if (value === scheme.leader) claims++;
-      followGroup();
+      // A member that no longer leads stops following its group at once; one that now leads starts once its
+      // claim's pass has written: the watch's list and its connection would only compete with the promotion's
+      // own list and writes, and the claim needs neither (it demotes whoever leads).
+      if (value !== scheme.leader) followGroup();
       await reconcile('the election file changed');
+      followGroup();
       return true;
     } catch (error) {
       // Half-written or broken: never applied. The last good state stays on the pod until a good file arrives.

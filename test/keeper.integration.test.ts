@@ -194,6 +194,31 @@ describe('writes failing while the watch stays open', () => {
   });
 });
 
+describe('a claim and the watch of its group', () => {
+  it('follows the group once the claim has written, not beside the promotion', async () => {
+    const proxy = await new FaultProxy(controlPlane()).start();
+    try {
+      const m = await member('follower', proxy.url);
+      await started(m, 'follower');
+      proxy.reset();
+      writeElection(m.file, electionText('leader'));
+      await becomes(m.role, 'leader', 'promotion');
+      const pods = `/api/v1/namespaces/${namespace}/pods`;
+      const groupWatch = () => proxy.seen.findIndex((s) => s.path.startsWith(`${pods}?`) && new URLSearchParams(s.path.split('?')[1]).has('watch') && !s.path.includes('fieldSelector'));
+      await eventually(() => groupWatch() !== -1, { what: 'the group watch opened' });
+      const own = proxy.seen.findIndex((s) => s.method === 'PATCH' && s.path.startsWith(`${pods}/${m.name}?`));
+      // The promotion's list, then its write; the group watch's list and the watch itself only after.
+      const lists = proxy.seen.flatMap((s, i) => (s.method === 'GET' && s.path === pods ? [i] : []));
+      expect(lists).toHaveLength(2);
+      expect(lists[0]).toBeLessThan(own);
+      expect(own).toBeLessThan(lists[1]!);
+      expect(lists[1]).toBeLessThan(groupWatch());
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 /** `kubectl label --overwrite` by an administrator (null removes the label). */
 async function labelByHand(pod: string, value: string | null) {
   execFileSync(join(controlPlane().binDir, 'kubectl'), [
