@@ -13,6 +13,7 @@ import { electionText, renameElection, tempDir, type State } from '../test/suppo
 import { eventually } from '../test/support/eventually.ts';
 import { measureFailovers, nodeVersions } from './failover.ts';
 import { dropFromPageCache, medianRollup, mib, smapsRollup, type Rollup } from './memory.ts';
+import { quantile } from './quantile.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
 const cli = join(repoRoot, 'dist/hab-pod-role.mjs');
@@ -40,10 +41,6 @@ for (const built of [cli, sea]) {
   }
 }
 
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)] ?? NaN; // NaN: a section not run
-};
 const ms = (x: number) => `${x.toFixed(0)} ms`;
 
 /** Runs a command under GNU time: wall time measured here, peak resident set size from time(1). */

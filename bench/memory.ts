@@ -2,6 +2,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { quantile } from './quantile.ts';
 
 export interface Rollup {
   rss: number;
@@ -17,9 +18,9 @@ export function smapsRollup(pid: number): Rollup {
   return { rss: field('Rss'), pss: field('Pss'), private: field('Private_Clean') + field('Private_Dirty'), anonymous: field('Anonymous') };
 }
 
-/** Each field's median over several samples. */
+/** Each field's median over several samples (the benchmark's one median: see quantile.ts). */
 export function medianRollup(samples: Rollup[]): Rollup {
-  const median = (key: keyof Rollup) => samples.map((s) => s[key]).sort((a, b) => a - b)[Math.floor(samples.length / 2)]!;
+  const median = (key: keyof Rollup) => quantile(samples.map((s) => s[key]), 0.5);
   return { rss: median('rss'), pss: median('pss'), private: median('private'), anonymous: median('anonymous') };
 }
 
