@@ -7,6 +7,7 @@ import { claimOf, fenceAnnotation, fenceOwner, yieldsTo } from './group.ts';
 import type { KubeClient } from './kube.ts';
 import type { Pod } from './pod.ts';
 import type { Logger } from './log.ts';
+import { releaseWhenQuiet } from './release.ts';
 import { desiredLabel, labelValueFor } from './settings.ts';
 import { watchFile, watchGroup, watchPod } from './watch.ts';
 
@@ -33,6 +34,8 @@ const fileQuietMs = 100;
  * and then it is no drift.
  */
 const driftSettleMs = 60;
+/** How long after its last pass the resident collects what the passes left (see release.ts). */
+const releaseQuietMs = 5000;
 
 export function keepLabel(client: KubeClient, start: Target, log: Logger, options: { watchSeconds?: number } = {}): Keeper {
   const { identity, scheme } = start;
@@ -71,6 +74,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   let failedPasses = 0;
   let retry: NodeJS.Timeout | undefined;
   const contestedBy = new Map<string, string>();
+  const release = releaseWhenQuiet(releaseQuietMs);
 
   const report = (outcome: ApplyOutcome, reason: string) => {
     if (outcome.yieldedTo !== undefined && outcome.contestRecorded) {
@@ -126,6 +130,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       } while (again);
     } finally {
       running = false;
+      release.busy();
       if (freeCheckOwed) {
         freeCheckOwed = false;
         scheduleFreeCheck(0);
@@ -314,6 +319,8 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
   void fileChanged();
   const pod = watchPod(client, identity, podSeen, log, options.watchSeconds);
   followGroup();
+  // The start's own garbage (labelling, the modules it evaluated) goes the same way.
+  release.busy();
   return {
     stop() {
       file.close();
@@ -321,6 +328,7 @@ export function keepLabel(client: KubeClient, start: Target, log: Logger, option
       group?.stop();
       clearTimeout(freeCheck);
       clearTimeout(retry);
+      release.stop();
     },
   };
 }
