@@ -5,13 +5,13 @@ import { cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig, Watch, type V1Pod } from '@kubernetes/client-node';
 import { buildControlPlane, startControlPlane, stopControlPlane, type ControlPlane } from '../tools/control-plane.ts';
 import { KubeAdmin, podEnv } from '../tools/kube-admin.ts';
 import { NodeBusyError } from '../tools/node.ts';
 import { electionText, renameElection, tempDir, type State } from '../test/support/election.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { measureFailovers, nodeVersions } from './failover.ts';
+import { watchLeaders } from './leaders.ts';
 import { dropFromPageCache, medianRollup, mib, smapsRollup, type Rollup } from './memory.ts';
 import { quantile } from './quantile.ts';
 
@@ -167,25 +167,14 @@ try {
   // Section 3's wrappers: each member of the API-object pods runs `run --watch` beside this benchmark, and
   // goes through failovers (its election file renamed over) in stages; after each but the last it idles
   // and its memory is read, after the last it idles with the other residents of section 3.
-  const kc = new KubeConfig();
-  kc.loadFromFile(plane.kubeconfig);
-  const roles = new Map<string, string | undefined>();
-  let leaderLabels = '';
-  const labelWaiters: { want: string; resolve: () => void }[] = [];
-  const watchLabels = () => new Watch(kc).watch(`/api/v1/namespaces/${ns}/pods`, { labelSelector: 'app=redis' }, (_type: string, pod: V1Pod) => {
-    roles.set(pod.metadata!.name!, pod.metadata?.labels?.role);
-    leaderLabels = [...roles].filter(([, role]) => role === 'leader').map(([name]) => name).sort().join();
-    for (const w of labelWaiters.splice(0)) if (w.want === leaderLabels) w.resolve(); else labelWaiters.push(w);
-  }, () => undefined);
-  let podWatch = await watchLabels();
-  const leaderLabelIs = (want: string) => new Promise<void>((resolve) => (leaderLabels === want ? resolve() : labelWaiters.push({ want, resolve })));
+  let podWatch = await watchLeaders(plane.kubeconfig, ns);
   let leader = 'redis-0';
   const memberFiles = new Map(members.map((m) => [m, join(dir, `${m}.toml`)]));
   for (const m of members) writeFileSync(memberFiles.get(m)!, electionText(m === leader ? 'leader' : 'follower'));
   const wrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', memberFiles.get(m)!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env(m) }, stdio: 'ignore', detached: true }));
   const wrapperPid = wrappers[0]!.pid!;
   const rename = (m: string, state: State) => renameElection(memberFiles.get(m)!, electionText(state));
-  await eventually(async () => leaderLabels === leader, { what: 'the resident wrappers settling' });
+  await eventually(async () => podWatch.holders() === leader, { what: 'the resident wrappers settling' });
   // The wrapper's memory before it has worked through the failovers (sampled again in section 3), past the
   // collection it makes once quiet after its start (src/release.ts).
   await new Promise((r) => setTimeout(r, wanted('resident') ? 6000 : 1000));
@@ -194,15 +183,13 @@ try {
   for (let done = 0, stage = 0; wanted('resident') && stage < residentFailovers.length; stage++) {
     if (stage > 0) {
       // The benchmark's own watch may not outlive the idle period: read the labels afresh.
-      podWatch.abort();
-      roles.clear();
-      leaderLabels = '';
-      podWatch = await watchLabels();
-      await eventually(async () => leaderLabels === leader, { what: 'the label watch reopened' });
+      podWatch.stop();
+      podWatch = await watchLeaders(plane.kubeconfig, ns);
+      await eventually(async () => podWatch.holders() === leader, { what: 'the label watch reopened' });
     }
     for (; done < residentFailovers[stage]!; done++) {
       const next = members[(members.indexOf(leader) + 1) % members.length]!;
-      const relabelled = leaderLabelIs(next);
+      const relabelled = podWatch.until(next);
       rename(leader, 'follower');
       rename(next, 'leader');
       await relabelled;
@@ -249,7 +236,7 @@ try {
   bareSea.kill();
   for (const r of Object.values(residents)) process.kill(-r.pid!, 'SIGTERM');
   for (const w of wrappers) process.kill(-w.pid!, 'SIGTERM');
-  podWatch.abort();
+  podWatch.stop();
 
   // 4. Requests per transition, from the API server's audit log.
   const user = `system:serviceaccount:${ns}:hab-pod-role`;
@@ -278,38 +265,27 @@ try {
   await Promise.all(members.map((m) => timed([process.execPath, cli, 'apply', '-c', contestFiles.get(m)!], env(m))));
   const contestWrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', contestFiles.get(m)!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env(m) }, stdio: 'ignore', detached: true }));
   const contestRename = (m: string, state: State) => renameElection(contestFiles.get(m)!, electionText(state));
-  let moves = 0;
-  let holders = '';
-  const holderWaiters: { want: string; resolve: () => void }[] = [];
-  const contestRoles = new Map<string, string | undefined>();
-  const contestWatch = await new Watch(kc).watch(`/api/v1/namespaces/${ns}/pods`, { labelSelector: 'app=redis' }, (_type: string, pod: V1Pod) => {
-    const name = pod.metadata!.name!;
-    if (pod.metadata?.labels?.role === 'leader' && contestRoles.get(name) !== 'leader') moves++;
-    contestRoles.set(name, pod.metadata?.labels?.role);
-    holders = [...contestRoles].filter(([, role]) => role === 'leader').map(([n]) => n).sort().join();
-    for (const w of holderWaiters.splice(0)) if (w.want === holders) w.resolve(); else holderWaiters.push(w);
-  }, () => undefined);
-  const holderIs = (want: string) => new Promise<void>((resolve) => (holders === want ? resolve() : holderWaiters.push({ want, resolve })));
-  await holderIs(contestLeader);
+  const contestWatch = await watchLeaders(plane.kubeconfig, ns);
+  await contestWatch.until(contestLeader);
   await new Promise((r) => setTimeout(r, 1000));
   const relabel: number[] = [];
   const movesWhileContested: number[] = [];
   for (let i = 0; wanted('contest') && i < contests; i++) {
     const stale = members[1 + (i % 2)]!;
-    const before = moves;
+    const before = contestWatch.moves();
     contestRename(stale, 'leader');
-    await holderIs(stale);
+    await contestWatch.until(stale);
     // Both claims stand for a while: the label stays where the newer one put it.
     await new Promise((r) => setTimeout(r, 2000));
-    movesWhileContested.push(moves - before);
+    movesWhileContested.push(contestWatch.moves() - before);
     const ended = performance.now();
-    const back = holderIs(contestLeader);
+    const back = contestWatch.until(contestLeader);
     contestRename(stale, 'follower');
     await back;
     relabel.push(performance.now() - ended);
     await new Promise((r) => setTimeout(r, 300));
   }
-  contestWatch.abort();
+  contestWatch.stop();
   for (const w of contestWrappers) process.kill(-w.pid!, 'SIGTERM');
 
   // The record.

@@ -3,12 +3,13 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig, Watch, type V1EndpointSlice, type V1Pod } from '@kubernetes/client-node';
+import { KubeConfig, Watch, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { ControlPlane } from '../tools/control-plane.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { exampleIdent } from '../test/support/redis-image.ts';
 import { members, RedisOnNode, type Member } from '../test/support/redis-node.ts';
 import { monotonicMs } from '../test/support/supervisor.ts';
+import { watchLeaders } from './leaders.ts';
 
 /** One labelling style: the name it is reported under, and the image it runs in (undefined: the example as shipped). */
 interface Style {
@@ -74,30 +75,22 @@ function staleRequeues(plane: ControlPlane, namespace: string): number {
 
 /** Watches the pods' leader labels and the redis-leader EndpointSlice; resolves a wanted state with the moment it was seen. */
 async function observe(plane: ControlPlane, namespace: string) {
+  const leaders = await watchLeaders(plane.kubeconfig, namespace, monotonicMs);
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfig);
-  const roles = new Map<string, string | undefined>();
   const ready = new Map<string, string[]>();
-  const state = { labels: '', endpoints: '' };
-  const waiters: { key: 'labels' | 'endpoints'; want: string; resolve: (at: number) => void }[] = [];
-  const settle = () => {
-    const at = monotonicMs();
-    for (const w of waiters.splice(0)) if (state[w.key] === w.want) w.resolve(at); else waiters.push(w);
-  };
-  const pods = await new Watch(kc).watch(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: 'app=redis' }, (type: string, pod: V1Pod) => {
-    if (type === 'DELETED') roles.delete(pod.metadata!.name!);
-    else roles.set(pod.metadata!.name!, pod.metadata?.labels?.role);
-    state.labels = [...roles].filter(([, role]) => role === 'leader').map(([name]) => name).sort().join();
-    settle();
-  }, () => undefined);
+  let endpoints = '';
+  const waiters: { want: string; resolve: (at: number) => void }[] = [];
   const slices = await new Watch(kc).watch(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, { labelSelector: 'kubernetes.io/service-name=redis-leader' }, (type: string, slice: V1EndpointSlice) => {
     if (type === 'DELETED') ready.delete(slice.metadata!.name!);
     else ready.set(slice.metadata!.name!, (slice.endpoints ?? []).filter((e) => e.conditions?.ready).map((e) => e.targetRef?.name ?? e.addresses[0]!));
-    state.endpoints = [...ready.values()].flat().sort().join();
-    settle();
+    endpoints = [...ready.values()].flat().sort().join();
+    const at = monotonicMs();
+    for (const w of waiters.splice(0)) if (w.want === endpoints) w.resolve(at); else waiters.push(w);
   }, () => undefined);
-  const until = (key: 'labels' | 'endpoints', want: string) => new Promise<number>((resolve) => (state[key] === want ? resolve(monotonicMs()) : waiters.push({ key, want, resolve })));
-  return { until, stop: () => { pods.abort(); slices.abort(); } };
+  const until = (key: 'labels' | 'endpoints', want: string): Promise<number> =>
+    key === 'labels' ? leaders.until(want) : new Promise((resolve) => (endpoints === want ? resolve(monotonicMs()) : waiters.push({ want, resolve })));
+  return { until, stop: () => { leaders.stop(); slices.abort(); } };
 }
 
 /** Each style in turn: the example started for the first and redeployed with each next one's image, stopped at the end. */
