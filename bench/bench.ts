@@ -11,6 +11,7 @@ import { NodeBusyError } from '../tools/node.ts';
 import { electionText, renameElection, tempDir, type State } from '../test/support/election.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { measureFailovers, nodeVersions } from './failover.ts';
+import { boundService, boundStdio, childEnv, idleScript } from './children.ts';
 import { watchLeaders } from './leaders.ts';
 import { dropFromPageCache, medianRollup, mib, smapsRollup, type Rollup } from './memory.ts';
 import { quantile } from './quantile.ts';
@@ -49,7 +50,7 @@ const ms = (x: number) => `${x.toFixed(0)} ms`;
 function timed(command: string[], env: Record<string, string>): Promise<{ wallMs: number; peakKb: number; code: number }> {
   return new Promise((done) => {
     const started = performance.now();
-    const child = spawn('/usr/bin/time', ['-f', '%M', ...command], { env: { PATH: process.env.PATH!, HOME: '/nonexistent', TMPDIR: process.env.TMPDIR!, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '%M', ...command], { env: childEnv({ HOME: '/nonexistent', ...env }), stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c));
     child.on('exit', (code) => done({ wallMs: performance.now() - started, peakKb: Number(err.trim().split('\n').at(-1)), code: code ?? -1 }));
@@ -129,7 +130,7 @@ try {
   };
   // Section 3's idle floor is started whichever sections print; the empty one is only timed in section 1,
   // and only the sections that measure memory or cold starts pay for dropping files from the page cache.
-  const idleSea = floorSea('sea-idle', 'setInterval(() => {}, 1 << 30);\n');
+  const idleSea = floorSea('sea-idle', `${idleScript}\n`);
   const emptySea = wanted('cold') ? floorSea('sea-empty', 'process.exitCode = 0;\n') : '';
   if (wanted('cold') || wanted('resident')) for (const file of [sea, emptySea, idleSea, process.execPath, kubectlPath].filter(Boolean)) dropFromPageCache(file);
   const kubeconfigs = { kubectl: kubeconfigFor('cold-kubectl'), sea: kubeconfigFor('cold-sea-kubeconfig'), dist: kubeconfigFor('cold-dist-kubeconfig') };
@@ -171,7 +172,7 @@ try {
   let leader = 'redis-0';
   const memberFiles = new Map(members.map((m) => [m, join(dir, `${m}.toml`)]));
   for (const m of members) writeFileSync(memberFiles.get(m)!, electionText(m === leader ? 'leader' : 'follower'));
-  const wrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', memberFiles.get(m)!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env(m) }, stdio: 'ignore', detached: true }));
+  const wrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', memberFiles.get(m)!, ...boundService], { env: childEnv(env(m)), stdio: boundStdio, detached: true }));
   const wrapperPid = wrappers[0]!.pid!;
   const rename = (m: string, state: State) => renameElection(memberFiles.get(m)!, electionText(state));
   await eventually(async () => podWatch.holders() === leader, { what: 'the resident wrappers settling' });
@@ -208,15 +209,15 @@ try {
   const lastStage = residentFailovers.at(-1)!;
 
   // 3. Resident cost while the service idles, against a bare node process.
-  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
+  const bare = spawn(process.execPath, ['-e', idleScript], { stdio: 'ignore' });
   // The floor for a resident that talks TLS: Node with node:https loaded, idle.
-  const bareHttps = spawn(process.execPath, ['-e', "require('node:https'); setInterval(() => {}, 1 << 30)"], { stdio: 'ignore' });
+  const bareHttps = spawn(process.execPath, ['-e', `require('node:https'); ${idleScript}`], { stdio: 'ignore' });
   // The single executable's floor: the same Node, injected with a script that only waits.
   const bareSea = spawn(idleSea, [], { stdio: 'ignore' });
   // Fresh residents of both forms, labelled once and idle (the wrapper above has worked through the failovers).
   const residents = {
-    sea: spawn(sea, ['run', '-c', files.get('follower')!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env('resident-sea') }, stdio: 'ignore', detached: true }),
-    dist: spawn(process.execPath, [cli, 'run', '-c', files.get('follower')!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env('resident-dist') }, stdio: 'ignore', detached: true }),
+    sea: spawn(sea, ['run', '-c', files.get('follower')!, ...boundService], { env: childEnv(env('resident-sea')), stdio: boundStdio, detached: true }),
+    dist: spawn(process.execPath, [cli, 'run', '-c', files.get('follower')!, ...boundService], { env: childEnv(env('resident-dist')), stdio: boundStdio, detached: true }),
   };
   // Steady state: the wrappers have just been through the failovers above; give V8's idle-time
   // collection and the watches time to settle before measuring a service that idles.
@@ -263,7 +264,7 @@ try {
   const contestLeader = 'redis-0';
   for (const m of members) writeFileSync(contestFiles.get(m)!, electionText(m === contestLeader ? 'leader' : 'follower'));
   await Promise.all(members.map((m) => timed([process.execPath, cli, 'apply', '-c', contestFiles.get(m)!], env(m))));
-  const contestWrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', contestFiles.get(m)!, '--', 'sleep', '1000000'], { env: { PATH: process.env.PATH!, ...env(m) }, stdio: 'ignore', detached: true }));
+  const contestWrappers = members.map((m) => spawn(process.execPath, [cli, 'run', '-c', contestFiles.get(m)!, ...boundService], { env: childEnv(env(m)), stdio: boundStdio, detached: true }));
   const contestRename = (m: string, state: State) => renameElection(contestFiles.get(m)!, electionText(state));
   const contestWatch = await watchLeaders(plane.kubeconfig, ns);
   await contestWatch.until(contestLeader);
@@ -345,13 +346,13 @@ try {
   report('|---|---|---|---|---|---|');
   const row = (what: string, m: Rollup, cpu = '') => report(`| ${what} | ${mib(m.rss)} | ${mib(m.pss)} | ${mib(m.private)} | ${mib(m.anonymous)} | ${cpu} |`);
   const ticks = (a: number, b: number) => `${b - a} ticks (${((b - a) * 10).toFixed(0)} ms)`;
-  row('`build/hab-pod-role run -- sleep` (single executable, file and pod watch open), labelled once', memory.sea, ticks(before.sea, after.sea));
-  row('`node dist/hab-pod-role.mjs run -- sleep` (npm package), labelled once', memory.dist);
+  row('`build/hab-pod-role run -- cat` (single executable, file and pod watch open), labelled once', memory.sea, ticks(before.sea, after.sea));
+  row('`node dist/hab-pod-role.mjs run -- cat` (npm package), labelled once', memory.dist);
   const wrapperRow = (n: number) => `\`node dist/hab-pod-role.mjs run --watch\` (npm package), after ${n} failovers of its own, its election file renamed over`;
   for (const stage of afterFailovers) row(`${wrapperRow(stage.failovers)}, 30 s idle, median of 5 samples`, stage.memory);
   row(`${wrapperRow(lastStage)} (private before them: ${mib(beforeFailovers.private)})`, memory.wrapper, ticks(before.wrapper, after.wrapper));
-  row("bare single executable: `setInterval(() => {}, 1 << 30)` injected into the same Node", memory.bareSea);
-  row("bare `node -e 'setInterval(...)'`", memory.bare, `${after.bare - before.bare} ticks`);
+  row("bare single executable: an idle script (a timer once a second) injected into the same Node", memory.bareSea);
+  row("bare `node -e IDLE` (a timer once a second, nothing else)", memory.bare, `${after.bare - before.bare} ticks`);
   row('bare node with `node:https` loaded (the floor for anything talking TLS)', memory.bareHttps);
   report('| `exec` of the service (apply from hooks) | 0 | 0 | 0 | 0 | 0 |');
   report(`| ratio anonymous: single executable resident / bare single executable | | | | ${(memory.sea.anonymous / memory.bareSea.anonymous).toFixed(2)} | |`);

@@ -10,6 +10,7 @@ import { KubeAdmin, podEnv } from '../tools/kube-admin.ts';
 import { electionText, tempDir } from '../test/support/election.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { dropFromPageCache, medianRollup, mib, smapsRollup, type Rollup } from './memory.ts';
+import { boundService, boundStdio, childEnv } from './children.ts';
 
 const repoRoot = resolve(fileURLToPath(import.meta.url), '../..');
 const tool = process.argv.length > 2 ? process.argv.slice(2) : [process.execPath, join(repoRoot, 'dist/hab-pod-role.mjs')];
@@ -32,9 +33,9 @@ try {
   const file = join(dir, 'election.toml');
   writeFileSync(file, electionText('leader'));
   dropFromPageCache(tool[0]!);
-  wrapper = spawn(tool[0]!, [...tool.slice(1), 'run', '-c', file, '--', 'sleep', '1000000'], {
-    env: { PATH: process.env.PATH!, ...podEnv(ns, 'redis-0', account.dir, plane.server) },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  wrapper = spawn(tool[0]!, [...tool.slice(1), 'run', '-c', file, ...boundService], {
+    env: childEnv(podEnv(ns, 'redis-0', account.dir, plane.server)),
+    stdio: [boundStdio[0], 'ignore', 'inherit'],
     detached: true,
   });
   await eventually(async () => (await admin.core.readNamespacedPod({ namespace: ns, name: 'redis-0' })).metadata?.labels?.role === 'leader', { what: 'the wrapper labelling its pod' });
