@@ -234,7 +234,7 @@ export class SupervisedMember {
       this.runExited = true;
       // What hab-launch prints when it reaps the service's process (launcher/src/server.rs, reap_services; Rust's ExitStatus as it displays).
       this.output.push(`Child for service '${this.spec.service}.default' with PID ${child.pid} exited with code ${signal ? `signal: ${osSignal(signal)} (${signal})` : `exit status: ${code}`}`);
-      resolve(code ?? 128 + (signal ? osSignal(signal) : 0));
+      resolve(exitCode(code, signal));
     }));
     this.health = 'unknown';
     this.startHealthChecks();
@@ -250,7 +250,7 @@ export class SupervisedMember {
   /** Runs a hook to its end (reconfigure, health-check) and returns its exit code. */
   runToEnd(name: string): Promise<number> {
     const child = this.hook(name);
-    return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? osSignal(signal) : 0))));
+    return new Promise((resolve) => child.on('exit', (code, signal) => resolve(exitCode(code, signal))));
   }
 
   /** One health check now (what the timer does), its result kept for the gateway; unknown before the service started. */
@@ -442,6 +442,11 @@ function groupAlive(pid: number): boolean {
 /** CLOCK_MONOTONIC in milliseconds: the same clock in every process on the machine, containers included. */
 export function monotonicMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** A hook's exit as a shell reports it: its code, or 128 + the signal that killed it. */
+function exitCode(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal ? osSignal(signal) : 0);
 }
 
 function osSignal(name: NodeJS.Signals): number {
