@@ -342,9 +342,8 @@ function removeContainerLogLinks(clusterDir: string): void {
  */
 function removeCniResults(clusterDir: string): void {
   const dir = '/var/lib/cni/results';
-  const sandboxDir = join(clusterDir, 'node', 'containerd', 'root', 'io.containerd.grpc.v1.cri', 'sandboxes');
-  if (!existsSync(dir) || !existsSync(sandboxDir)) return;
-  const sandboxes = readdirSync(sandboxDir);
+  const sandboxes = sandboxIds(clusterDir);
+  if (!existsSync(dir) || sandboxes.length === 0) return;
   for (const name of readdirSync(dir)) {
     if (sandboxes.some((id) => name === `${cniNetwork}-${id}-eth0` || name === `cni-loopback-${id}-lo`)) rmSync(join(dir, name), { force: true });
   }
@@ -357,12 +356,17 @@ function removeCniResults(clusterDir: string): void {
  */
 function removeShimSockets(clusterDir: string): void {
   const dir = '/run/containerd/s';
-  const sandboxDir = join(clusterDir, 'node', 'containerd', 'root', 'io.containerd.grpc.v1.cri', 'sandboxes');
-  if (!existsSync(dir) || !existsSync(sandboxDir)) return;
+  if (!existsSync(dir)) return;
   const address = resolve(clusterDir, 'node', 'containerd.sock');
-  for (const id of readdirSync(sandboxDir)) {
+  for (const id of sandboxIds(clusterDir)) {
     rmSync(join(dir, createHash('sha256').update(`${address}/k8s.io/${id}`).digest('hex')), { force: true });
   }
+}
+
+/** Every pod sandbox the node's containerd has made (its CRI plugin keeps one directory each), none if it made none. */
+function sandboxIds(clusterDir: string): string[] {
+  const dir = join(clusterDir, 'node', 'containerd', 'root', 'io.containerd.grpc.v1.cri', 'sandboxes');
+  return existsSync(dir) ? readdirSync(dir) : [];
 }
 
 function removeEmptyDirs(dir: string): void {
